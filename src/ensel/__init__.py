@@ -1,0 +1,30 @@
+"""ensel: learn, for each input, which members of a pool of models to trust.
+
+Importing ensel is light: torch and matplotlib load only when a part that needs them is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ensel.table import PredictionTable
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "DifferentiableSelector": "ensel.combine.learned",
+    "NeuralEnsembler": "ensel.combine.learned",
+    "SelectiveEnsemble": "ensel.estimator",
+    "SelectiveEnsembleClassifier": "ensel.estimator",
+    "SelectiveEnsembleRegressor": "ensel.estimator",
+}
+
+__all__ = ["PredictionTable", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ensel' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from ensel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""The one place that checks tables, k, probabilities and labels, and words the errors.
+
+Every message names the argument or member, the rule, the offending value and where it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+PROBA_TOL = 1e-4
+TASKS = ("classification", "regression")
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    """Index of the first True entry of ``mask``."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def check_k(k: Any, n_members: int, owner: str = "topk_mask") -> int:
+    """Return ``k`` as an int after checking ``1 <= k <= n_members``."""
+    if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= int(k) <= n_members:
+        raise ValueError(
+            f"The 'k' parameter of {owner} must be an int in [1, {n_members}]. Got {k!r} instead."
+        )
+    return int(k)
+
+
+def check_member_names(members: Sequence[str] | None, n_members: int) -> list[str]:
+    """Default names ``m0, m1, ...``; otherwise unique strings, one per member."""
+    if members is None:
+        return [f"m{i}" for i in range(n_members)]
+    members = [str(m) for m in members]
+    if len(members) != n_members:
+        raise ValueError(
+            f"'members' has {len(members)} names but P has {n_members} members (axis 1)."
+        )
+    seen: set[str] = set()
+    for name in members:
+        if name in seen:
+            raise ValueError(f"'members' has the name {name!r} twice; member names must be unique.")
+        seen.add(name)
+    return members
+
+
+def check_finite(a: np.ndarray, what: str, members: Sequence[str] | None = None) -> None:
+    """Reject NaN and inf, naming the member (axis 1 of P) and the row."""
+    if np.issubdtype(a.dtype, np.number) and not np.isfinite(a).all():
+        bad = ~np.isfinite(a)
+        pos = _first(bad)
+        kind = "NaN" if np.isnan(a[pos]) else "inf"
+        if members is not None and a.ndim >= 2:
+            raise ValueError(f"member {members[pos[1]]!r}: {what} has {kind} in row {pos[0]}.")
+        raise ValueError(f"{what} has {kind} at index {pos if len(pos) > 1 else pos[0]}.")
+
+
+def check_probabilities(P: np.ndarray, members: Sequence[str]) -> None:
+    """``P[N, M, C]``: every ``P[n, m]`` in [0, 1] and summing to 1 within ``PROBA_TOL``."""
+    outside = (P < -PROBA_TOL) | (P > 1 + PROBA_TOL)
+    if outside.any():
+        n, m, c = _first(outside)
+        raise ValueError(
+            f"member {members[m]!r}: probability {float(P[n, m, c]):.4g} in row {n}, class "
+            f"index {c} is outside [0, 1]."
+        )
+    sums = P.sum(axis=-1, dtype=np.float64)
+    off = np.abs(sums - 1.0) > PROBA_TOL
+    if off.any():
+        n, m = _first(off)
+        raise ValueError(
+            f"member {members[m]!r}: probabilities in row {n} sum to {sums[n, m]:.4f}, expected 1 "
+            f"(tol {PROBA_TOL:g}). For multi-output regression pass task='regression'."
+        )
+
+
+def check_task(task: str | None, P: np.ndarray, y: Any) -> str:
+    """Infer or check the task.
+
+    With ``task=None``: ``P[N, M, C]`` with ``y`` absent or 1-D is classification; ``P[N, M]``,
+    or ``P[N, M, D]`` with ``y[N, D]``, is regression.
+    """
+    if task is None:
+        if P.ndim == 3 and (y is None or np.ndim(y) == 1):
+            return "classification"
+        return "regression"
+    if task not in TASKS:
+        raise ValueError(f"The 'task' parameter must be one of {TASKS}. Got {task!r} instead.")
+    if task == "classification" and P.ndim != 3:
+        raise ValueError(
+            f"A classification table needs P of shape [N, M, C]; got a {P.ndim}-D array of "
+            f"shape {P.shape}."
+        )
+    return task
+
+
+def _is_integral(y: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0))
+
+
+def check_P(P: Any) -> np.ndarray:
+    """``P`` as a float array of shape [N, M] or [N, M, D/C]; rejects empty pools."""
+    P = np.asarray(P)
+    if P.dtype == object or not np.issubdtype(P.dtype, np.number):
+        raise ValueError(f"P must be a numeric array; got dtype {P.dtype}.")
+    if P.ndim not in (2, 3):
+        raise ValueError(
+            f"P must have shape [N, M, C] (classification) or [N, M] / [N, M, D] (regression); "
+            f"got a {P.ndim}-D array of shape {P.shape}."
+        )
+    if P.shape[1] == 0:
+        raise ValueError(f"The pool is empty: P has shape {P.shape}, with 0 members on axis 1.")
+    if P.shape[0] == 0:
+        raise ValueError(f"P has no rows: shape {P.shape}.")
+    if P.ndim == 3 and P.shape[2] == 0:
+        raise ValueError(f"P has no classes / outputs on axis 2: shape {P.shape}.")
+    if not np.issubdtype(P.dtype, np.floating):
+        P = P.astype(np.float32)
+    return P
+
+
+def check_rows(a: Any, n_rows: int, what: str, ndim: int) -> np.ndarray:
+    """An array with ``n_rows`` rows and ``ndim`` dimensions (X: 2, y: 1)."""
+    a = np.asarray(a)
+    if ndim == 2 and a.ndim == 1:
+        raise ValueError(f"{what} must be 2-D [N, F]; got a 1-D array of shape {a.shape}.")
+    if a.ndim != ndim:
+        raise ValueError(f"{what} must be {ndim}-D; got shape {a.shape}.")
+    if a.shape[0] != n_rows:
+        raise ValueError(f"{what} has {a.shape[0]} rows but P has {n_rows}.")
+    return a
+
+
+def encode_labels(y: Any, classes: np.ndarray) -> np.ndarray:
+    """Map labels ``y`` onto indices of ``classes``; unknown labels are an error."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f" and classes.dtype.kind in "iu":
+        check_finite(y, "y")
+        if not _is_integral(y):
+            row = int(np.argmax(np.mod(y, 1) != 0))
+            raise ValueError(f"y has the non-integer label {y[row]!r} in row {row}.")
+        y = y.astype(np.int64)
+    order = np.argsort(classes, kind="stable")
+    sorted_classes = classes[order]
+    try:
+        pos = np.searchsorted(sorted_classes, y)
+    except TypeError as exc:
+        raise ValueError(
+            f"y has labels of type {y.dtype} that cannot be compared with classes {classes!r}."
+        ) from exc
+    pos = np.clip(pos, 0, len(classes) - 1)
+    unknown = sorted_classes[pos] != y
+    if unknown.any():
+        row = int(np.argmax(unknown))
+        labels = list(dict.fromkeys(y[unknown].tolist()))[:5]
+        raise ValueError(
+            f"y has labels not in classes {classes.tolist()!r}: {labels!r} (first in row {row})."
+        )
+    return order[pos].astype(np.int64)
+
+
+def check_classes(classes: Any, n_classes: int) -> np.ndarray:
+    """Distinct class labels, one per column of P."""
+    if classes is None:
+        return np.arange(n_classes)
+    classes = np.asarray(classes)
+    if classes.ndim != 1 or len(classes) != n_classes:
+        raise ValueError(
+            f"'classes' has {classes.size} labels but P has {n_classes} classes (axis 2)."
+        )
+    if len(np.unique(classes)) != n_classes:
+        raise ValueError(f"'classes' has repeated labels: {classes.tolist()!r}.")
+    return classes
+
+
+def check_same_classes(expected: np.ndarray, got: np.ndarray, who: str) -> None:
+    """Class order must match exactly, not merely as sets."""
+    expected, got = np.asarray(expected), np.asarray(got)
+    if expected.shape != got.shape or not np.array_equal(expected, got):
+        same_set = expected.shape == got.shape and set(expected.tolist()) == set(got.tolist())
+        detail = "same labels in a different order" if same_set else "different labels"
+        raise ValueError(
+            f"{who}: class order mismatch ({detail}): expected {expected.tolist()!r}, "
+            f"got {got.tolist()!r}."
+        )
+
+
+def check_table_like(table: Any, owner: str) -> Any:
+    """The argument of ``fit``/``predict`` must be a PredictionTable."""
+    from ensel.table import PredictionTable
+
+    if not isinstance(table, PredictionTable):
+        raise TypeError(
+            f"{owner} expects a PredictionTable; got {type(table).__name__}. Build one with "
+            f"PredictionTable.from_arrays(P, y) or PredictionTable.from_estimators(...)."
+        )
+    return table
+
+
+def check_labelled(table: Any, owner: str) -> None:
+    if table.y is None:
+        raise ValueError(
+            f"{owner} needs labels: the table has y=None. Pass y to PredictionTable.from_arrays."
+        )
+
+
+def check_compatible(table: Any, *, members: list[str], classes: Any, task: str, owner: str,
+                     n_features: int | None = None) -> None:
+    """A table given at predict time must match the one seen at fit."""
+    if table.task != task:
+        raise ValueError(f"{owner} was fitted on a {task} table; got a {table.task} table.")
+    if list(table.members) != list(members):
+        raise ValueError(
+            f"{owner} was fitted on members {list(members)!r}; got {list(table.members)!r}."
+        )
+    if task == "classification":
+        check_same_classes(classes, table.classes, owner)
+    if n_features is not None:
+        if table.X is None:
+            raise ValueError(f"{owner} was fitted with inputs X; the table has X=None.")
+        if table.X.shape[1] != n_features:
+            raise ValueError(
+                f"{owner} was fitted on X with {n_features} features; got {table.X.shape[1]}."
+            )
