@@ -224,3 +224,65 @@ def check_compatible(table: Any, *, members: list[str], classes: Any, task: str,
             raise ValueError(
                 f"{owner} was fitted on X with {n_features} features; got {table.X.shape[1]}."
             )
+
+
+# ---------------------------------------------------------------- combiner parameters and tables
+# (added for ensel.combine; each wording follows "name the argument, the rule, the value, where")
+
+
+def check_int_param(value: Any, name: str, owner: str, *, low: int,
+                    high: int | None = None) -> int:
+    """An int parameter in ``[low, high]`` (``high=None``: no upper bound)."""
+    ok = (not isinstance(value, bool) and isinstance(value, Integral) and int(value) >= low
+          and (high is None or int(value) <= high))
+    if not ok:
+        span = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be an int {'in ' if high is not None else ''}"
+            f"{span}. Got {value!r} instead."
+        )
+    return int(value)
+
+
+def check_real_param(value: Any, name: str, owner: str, *, low: float, high: float,
+                     include_low: bool = True, include_high: bool = True) -> float:
+    """A real parameter in the interval from ``low`` to ``high`` (ends open or closed)."""
+    from numbers import Real
+
+    ok = not isinstance(value, bool) and isinstance(value, Real) and np.isfinite(value)
+    if ok:
+        v = float(value)
+        ok = (v >= low if include_low else v > low) and (v <= high if include_high else v < high)
+    if not ok:
+        span = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be a float in {span}. Got {value!r} instead."
+        )
+    return float(value)
+
+
+def check_choice(value: Any, name: str, owner: str, choices: Sequence[Any]) -> Any:
+    """A parameter that must be one of ``choices``."""
+    if isinstance(value, (list, dict, set)) or value not in tuple(choices):
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be one of {tuple(choices)!r}. "
+            f"Got {value!r} instead."
+        )
+    return value
+
+
+def check_task_supported(task: str, supported: Sequence[str], owner: str) -> None:
+    """A combiner fitted on a table whose task it does not handle."""
+    if task not in supported:
+        raise ValueError(
+            f"{owner} supports {' and '.join(supported)} tables only; got a {task} table."
+        )
+
+
+def check_has_inputs(table: Any, owner: str) -> None:
+    """Combiners that look at the inputs need ``table.X``."""
+    if table.X is None:
+        raise ValueError(
+            f"{owner} needs the inputs X to find neighbours: the table has X=None. Pass X to "
+            f"PredictionTable.from_arrays or from_estimators."
+        )
