@@ -1,0 +1,49 @@
+"""Metrics for ensembles: arrays in, numbers out (no plotting, no torch).
+
+Shapes: a pool ``P[N, M, C]`` of member class probabilities, a combined prediction
+``proba[N, C]``, labels ``y[N]`` as int class indices, a per-input selection ``[N, M]``.
+Names end in ``_error``/``_loss`` when lower is better and ``_score`` when higher is better.
+"""
+
+from __future__ import annotations
+
+from ensel.metrics.calibration import (
+    accuracy_score,
+    brier_score_loss,
+    expected_calibration_error,
+    log_loss,
+    reliability_curve,
+)
+from ensel.metrics.cost import cost_fraction, members_per_input
+from ensel.metrics.diversity import (
+    cohen_kappa,
+    disagreement,
+    double_fault,
+    pairwise_diversity,
+    q_statistic,
+    vendi_score,
+)
+from ensel.metrics.oracle import gap_closed, oracle_accuracy
+from ensel.metrics.regression import mean_squared_error, r2_score
+from ensel.metrics.uncertainty import uncertainty_decomposition
+
+__all__ = [
+    "accuracy_score",
+    "brier_score_loss",
+    "cohen_kappa",
+    "cost_fraction",
+    "disagreement",
+    "double_fault",
+    "expected_calibration_error",
+    "gap_closed",
+    "log_loss",
+    "mean_squared_error",
+    "members_per_input",
+    "oracle_accuracy",
+    "pairwise_diversity",
+    "q_statistic",
+    "r2_score",
+    "reliability_curve",
+    "uncertainty_decomposition",
+    "vendi_score",
+]
