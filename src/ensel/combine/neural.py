@@ -1,0 +1,233 @@
+"""NeuralEnsembler: per-input member weights from a small network on the members' predictions.
+
+After Pineda Arango et al. (2024), "Regularized Neural Ensemblers": the network reads all the
+members' predictions for one input and outputs a softmax over the members; the combined
+prediction is the weighted mean. Training drops random members (their predictions are zeroed
+in the input and they get no weight), which keeps the ensemble from collapsing onto a few
+members. This module imports torch; ``import ensel.combine`` does not load it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ensel import _validation as V
+from ensel.combine.base import BOTH_TASKS, Combiner
+from ensel.table import PredictionTable
+
+_MIN_PROBA = 1e-7
+
+
+def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+class NeuralEnsembler(Combiner):
+    """Regularised neural ensembler (Pineda Arango et al., 2024): learned per-input weights.
+
+    A multilayer perceptron maps the members' flattened predictions ``P[n]`` (``M * C``
+    numbers; regression values are standardised) to one logit per member; the weights are their
+    softmax and the prediction is ``sum_m w_m(x) P[n, m]``. Trained with Adam on the
+    negative log-likelihood (classification) or squared error (regression) of that mixture,
+    with member dropout, minibatches, and early stopping on a held-out part of the table; the
+    best epoch's parameters are kept. Seeded: the same table and ``random_state`` give the same
+    model. `select` returns the weights ``[N, M]`` (rows sum to 1).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64,)
+    member_dropout : float in [0, 1), default=0.25
+        Probability of dropping each member for each training row (at least one is kept).
+        The default is ours, not the paper's.
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=0.0
+    max_epochs : int, default=200
+    batch_size : int, default=128
+    patience : int, default=10
+        Epochs without improvement of the validation loss before stopping.
+    validation_fraction : float in (0, 1), default=0.2
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+    n_epochs_ : int
+        Epochs run. ``best_epoch_`` and ``validation_loss_`` describe the kept parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.neural import NeuralEnsembler
+    >>> rng = np.random.default_rng(0)
+    >>> table = PredictionTable.from_arrays(rng.dirichlet(np.ones(3), size=(80, 4)),
+    ...                                     y=rng.integers(0, 3, 80))
+    >>> weights = NeuralEnsembler(max_epochs=5).fit(table).select(table)
+    >>> weights.shape, bool(np.allclose(weights.sum(axis=1), 1.0, atol=1e-5))
+    ((80, 4), True)
+    """
+
+    _tasks = BOTH_TASKS
+
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (64,), *,
+                 member_dropout: float = 0.25, learning_rate: float = 1e-3,
+                 weight_decay: float = 0.0, max_epochs: int = 200, batch_size: int = 128,
+                 patience: int = 10, validation_fraction: float = 0.2,
+                 random_state: int = 0) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.member_dropout = member_dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def _check_params(self, table: PredictionTable) -> None:
+        name = type(self).__name__
+        hidden = self.hidden_layer_sizes
+        if not isinstance(hidden, (tuple, list)) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(
+                f"The 'hidden_layer_sizes' parameter of {name} must be a tuple of ints >= 1. "
+                f"Got {hidden!r} instead."
+            )
+        V.check_real_param(self.member_dropout, "member_dropout", name, low=0.0, high=1.0,
+                           include_high=False)
+        V.check_real_param(self.learning_rate, "learning_rate", name, low=0.0, high=math.inf,
+                           include_low=False)
+        V.check_real_param(self.weight_decay, "weight_decay", name, low=0.0, high=math.inf)
+        V.check_int_param(self.max_epochs, "max_epochs", name, low=1)
+        V.check_int_param(self.batch_size, "batch_size", name, low=1)
+        V.check_int_param(self.patience, "patience", name, low=1)
+        V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
+                           high=1.0, include_low=False, include_high=False)
+        V.check_int_param(self.random_state, "random_state", name, low=0)
+        n_val = int(round(self.validation_fraction * table.n_samples))
+        if n_val < 1 or table.n_samples - n_val < 1:
+            raise ValueError(
+                f"{name} needs at least one training and one validation row: "
+                f"validation_fraction={self.validation_fraction!r} of {table.n_samples} rows "
+                f"leaves {n_val} for validation."
+            )
+
+    # ------------------------------------------------------------------ tensors
+    def _inputs(self, table: PredictionTable) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network input ``[N, M, C']`` (per member, standardised for regression) and ``P``."""
+        P = np.asarray(table.P, dtype=np.float32)
+        if P.ndim == 2:
+            P = P[:, :, None]
+        F = (P - self.input_mean_) / self.input_scale_
+        return torch.from_numpy(np.ascontiguousarray(F)), torch.from_numpy(
+            np.ascontiguousarray(P))
+
+    def _forward(self, F: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights ``[B, M]`` from per-member inputs ``F[B, M, C']`` (dropped members: 0)."""
+        if keep is not None:
+            F = F * keep[:, :, None]
+        logits = self.network_(F.reshape(len(F), -1))
+        if keep is not None:
+            logits = logits.masked_fill(~keep, -math.inf)
+        return torch.softmax(logits, dim=1)
+
+    def _loss(self, w: torch.Tensor, P: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("bm,bmc->bc", w, P)
+        if self.task_ == "classification":
+            picked = out.gather(1, target[:, None]).squeeze(1)
+            return -torch.log(picked.clamp_min(_MIN_PROBA)).mean()
+        return (((out - target) / self.target_scale_) ** 2).sum(dim=1).mean()
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, table: PredictionTable) -> None:
+        P = np.asarray(table.P, dtype=np.float32)
+        if table.task == "classification":
+            self.input_mean_, self.input_scale_ = np.float32(0.0), np.float32(1.0)
+            self.target_scale_ = 1.0
+            target = torch.from_numpy(np.asarray(table.y, dtype=np.int64))
+        else:
+            y = np.asarray(table.y, dtype=np.float32).reshape(table.n_samples, -1)
+            self.input_mean_ = y.mean(axis=0).astype(np.float32)
+            scale = y.std(axis=0).astype(np.float32)
+            self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            self.target_scale_ = torch.from_numpy(self.input_scale_)
+            target = torch.from_numpy(y)
+        n, m = P.shape[:2]
+        width = 1 if P.ndim == 2 else P.shape[2]
+        rng = np.random.default_rng(self.random_state)
+        order = rng.permutation(n)
+        n_val = int(round(self.validation_fraction * n))
+        val, train = order[:n_val], order[n_val:]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            self.network_ = _mlp(m * width, tuple(self.hidden_layer_sizes), m)
+        gen = torch.Generator().manual_seed(self.random_state)
+        F, Pt = self._inputs(table)
+        opt = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate,
+                               weight_decay=self.weight_decay)
+        best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
+        epoch = 0
+        for epoch in range(1, self.max_epochs + 1):
+            self.network_.train()
+            perm = train[rng.permutation(len(train))]
+            for start in range(0, len(perm), self.batch_size):
+                rows = torch.from_numpy(perm[start:start + self.batch_size])
+                keep = self._member_mask(len(rows), m, gen)
+                loss = self._loss(self._forward(F[rows], keep), Pt[rows], target[rows])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            self.network_.eval()
+            with torch.no_grad():
+                v = torch.from_numpy(val)
+                val_loss = float(self._loss(self._forward(F[v]), Pt[v], target[v]))
+            if val_loss < best_loss - 1e-7:
+                best_loss, best_epoch, stale = val_loss, epoch, 0
+                best_state = copy.deepcopy(self.network_.state_dict())
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    break
+        if best_state is not None:
+            self.network_.load_state_dict(best_state)
+        self.network_.eval()
+        self.n_epochs_ = epoch
+        self.best_epoch_ = best_epoch
+        self.validation_loss_ = best_loss
+
+    def _member_mask(self, b: int, m: int, gen: torch.Generator) -> torch.Tensor | None:
+        """Members kept for each training row, ``[B, M]`` bool, at least one per row."""
+        if self.member_dropout == 0:
+            return None
+        keep = torch.rand((b, m), generator=gen) >= self.member_dropout
+        empty = ~keep.any(dim=1)
+        if empty.any():
+            pick = torch.randint(0, m, (int(empty.sum()),), generator=gen)
+            keep[empty.nonzero().squeeze(1), pick] = True
+        return keep
+
+    # ------------------------------------------------------------------ predict
+    def _select(self, table: PredictionTable) -> np.ndarray:
+        F, _ = self._inputs(table)
+        with torch.no_grad():
+            return self._forward(F).double().numpy()
+
+    def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
+        P = np.asarray(table.P, dtype=np.float64)
+        if P.ndim == 2:
+            return np.einsum("nm,nm->n", selection, P)
+        out = np.einsum("nm,nmc->nc", selection, P)
+        if self.task_ == "classification":
+            out /= out.sum(axis=1, keepdims=True)
+        return out
