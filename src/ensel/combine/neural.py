@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -21,6 +23,20 @@ from ensel.combine.base import BOTH_TASKS, Combiner
 from ensel.table import PredictionTable
 
 _MIN_PROBA = 1e-7
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, restoring the previous number afterwards."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
@@ -58,6 +74,10 @@ class NeuralEnsembler(Combiner):
         Epochs without improvement of the validation loss before stopping.
     validation_fraction : float in (0, 1), default=0.2
     random_state : int, default=0
+    n_threads : int or None, default=1
+        torch intra-op threads while fitting and predicting (the previous setting is restored
+        afterwards); one thread is fastest for a network this small, and avoids stalls on a
+        busy machine. ``None`` leaves torch's setting alone.
 
     Attributes
     ----------
@@ -84,7 +104,7 @@ class NeuralEnsembler(Combiner):
                  member_dropout: float = 0.25, learning_rate: float = 1e-3,
                  weight_decay: float = 0.0, max_epochs: int = 200, batch_size: int = 128,
                  patience: int = 10, validation_fraction: float = 0.2,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, n_threads: int | None = 1) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.member_dropout = member_dropout
         self.learning_rate = learning_rate
@@ -94,6 +114,7 @@ class NeuralEnsembler(Combiner):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.n_threads = n_threads
 
     def _check_params(self, table: PredictionTable) -> None:
         name = type(self).__name__
@@ -115,6 +136,8 @@ class NeuralEnsembler(Combiner):
         V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
                            high=1.0, include_low=False, include_high=False)
         V.check_int_param(self.random_state, "random_state", name, low=0)
+        if self.n_threads is not None:
+            V.check_int_param(self.n_threads, "n_threads", name, low=1)
         n_val = int(round(self.validation_fraction * table.n_samples))
         if n_val < 1 or table.n_samples - n_val < 1:
             raise ValueError(
@@ -151,6 +174,10 @@ class NeuralEnsembler(Combiner):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, table: PredictionTable) -> None:
+        with _threads(self.n_threads):
+            self._train(table)
+
+    def _train(self, table: PredictionTable) -> None:
         P = np.asarray(table.P, dtype=np.float32)
         if table.task == "classification":
             self.input_mean_, self.input_scale_ = np.float32(0.0), np.float32(1.0)
@@ -220,7 +247,7 @@ class NeuralEnsembler(Combiner):
     # ------------------------------------------------------------------ predict
     def _select(self, table: PredictionTable) -> np.ndarray:
         F, _ = self._inputs(table)
-        with torch.no_grad():
+        with _threads(self.n_threads), torch.no_grad():
             return self._forward(F).double().numpy()
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
