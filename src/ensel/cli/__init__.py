@@ -29,6 +29,11 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from ensel.cli.demo import demo  # noqa: E402
+
+app.command()(demo)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

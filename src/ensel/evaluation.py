@@ -1,0 +1,68 @@
+"""Fit a combiner on a selection table and measure it on a test table (one record)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ensel.table import PredictionTable
+
+
+def members_evaluated(combiner: Any, selection: np.ndarray) -> np.ndarray:
+    """Members that must run per input ``[N]``: all of them when the combiner needs the
+    members' predictions to select, otherwise the non-zero entries of its selection."""
+    selection = np.asarray(selection)
+    if getattr(combiner, "selection_needs_predictions_", True):
+        return np.full(selection.shape[0], selection.shape[1], dtype=np.float64)
+    return (np.abs(selection) > 0).sum(1).astype(np.float64)
+
+
+def evaluate_combiner(combiner: Any, selection: PredictionTable, test: PredictionTable,
+                      ) -> dict[str, float]:
+    """Fit ``combiner`` on ``selection`` and score it on ``test``.
+
+    Returns a dict with ``accuracy``, ``log_loss``, ``brier``, ``ece``, ``oracle_accuracy``,
+    ``best_single``, ``gap_closed``, ``members_per_input``, ``selected_per_input``,
+    ``fit_seconds`` and ``predict_seconds`` (regression: ``mse`` and ``r2`` instead of the
+    classification scores).
+    """
+    from ensel import metrics
+
+    start = time.perf_counter()
+    combiner.fit(selection)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    if test.task == "classification":
+        proba = combiner.predict_proba(test)
+    else:
+        pred = combiner.predict(test)
+    predict_seconds = time.perf_counter() - start
+    chosen = np.asarray(combiner.select(test))
+    record: dict[str, float] = {
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "members_per_input": float(members_evaluated(combiner, chosen).mean()),
+        "selected_per_input": float((np.abs(chosen) > 0).sum(1).mean()),
+    }
+    if test.task == "classification":
+        y = np.asarray(test.y)
+        P = np.asarray(test.P)
+        best = max(metrics.accuracy_score(y, P[:, m]) for m in range(P.shape[1]))
+        oracle = metrics.oracle_accuracy(P, y)
+        accuracy = metrics.accuracy_score(y, proba)
+        record.update(
+            accuracy=accuracy,
+            log_loss=metrics.log_loss(y, proba),
+            brier=metrics.brier_score_loss(y, proba),
+            ece=metrics.expected_calibration_error(y, proba),
+            oracle_accuracy=oracle,
+            best_single=best,
+            gap_closed=metrics.gap_closed(accuracy, best, oracle),
+        )
+    else:
+        y = np.asarray(test.y, dtype=np.float64)
+        record.update(mse=metrics.mean_squared_error(y, np.asarray(pred).reshape(y.shape)),
+                      r2=metrics.r2_score(y, np.asarray(pred).reshape(y.shape)))
+    return record
