@@ -90,8 +90,8 @@ def run_one(dataset: str, pool: str, seed: int, *, max_rows: int | None,
         est = cls()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, fit_s = _timed(lambda: est.fit(sel))
-            pred, predict_s = _timed(lambda: est.predict(test), repeat)
+            _, fit_s = _timed(lambda est=est: est.fit(sel))
+            pred, predict_s = _timed(lambda est=est: est.predict(test), repeat)
             proba = est.predict_proba(test)
             used = (est.select(test) > 0).sum(axis=1).mean()
         ensel_pred[name] = pred
@@ -109,11 +109,12 @@ def run_one(dataset: str, pool: str, seed: int, *, max_rows: int | None,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 live = classes[name](pool_est)
-                _, fit_s = _timed(lambda: live.fit(sel.X, sel.y_labels))
-                pred, live_s = _timed(lambda: live.predict(test.X), repeat)
+                _, fit_s = _timed(lambda live=live: live.fit(sel.X, sel.y_labels))
+                pred, live_s = _timed(lambda live=live: live.predict(test.X), repeat)
                 proba = live.predict_proba(test.X)
                 cached = classes[name](saved).fit(sel.X, sel.y_labels)
-                cached_pred, cached_s = _timed(lambda: cached.predict(test.X), repeat)
+                cached_pred, cached_s = _timed(lambda cached=cached: cached.predict(test.X),
+                                                repeat)
             peers[name] = {
                 "accuracy": float(np.mean(pred == test.y_labels)),
                 "nll": _nll(np.nan_to_num(proba, nan=1.0 / test.n_classes), y_test),

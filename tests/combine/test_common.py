@@ -23,8 +23,8 @@ def _fitted(name, table):
 
 
 def _relabel(table, **changes):
-    parts = dict(P=table.P, y=table.y_labels, X=table.X, members=table.members,
-                 classes=table.classes, task=table.task)
+    parts = {"P": table.P, "y": table.y_labels, "X": table.X, "members": table.members,
+             "classes": table.classes, "task": table.task}
     parts.update(changes)
     return PredictionTable.from_arrays(**parts)
 
@@ -44,7 +44,7 @@ def test_fit_returns_self_and_sets_fitted_attributes(name, clf_tables):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_predict_proba_is_a_distribution_per_row(name, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     proba = fitted_clf(name).predict_proba(test)
     assert proba.shape == (test.n_samples, test.n_classes)
     assert np.isfinite(proba).all()
@@ -54,7 +54,7 @@ def test_predict_proba_is_a_distribution_per_row(name, clf_tables, fitted_clf):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_predict_returns_labels_of_the_argmax(name, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     est = fitted_clf(name)
     pred = est.predict(test)
     assert pred.shape == (test.n_samples,)
@@ -64,7 +64,7 @@ def test_predict_returns_labels_of_the_argmax(name, clf_tables, fitted_clf):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_select_shape_and_range(name, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     est = fitted_clf(name)
     selection = est.select(test)
     assert selection.shape == (test.n_samples, test.n_members)
@@ -77,7 +77,7 @@ def test_select_shape_and_range(name, clf_tables, fitted_clf):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_beats_chance_on_experts(name, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     accuracy = np.mean(fitted_clf(name).predict(test) == test.y_labels)
     assert accuracy > 0.5
 
@@ -120,7 +120,7 @@ def test_fit_rejects_arrays(name, clf_tables):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "select"])
 def test_predict_rejects_arrays(name, method, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     est = fitted_clf(name)
     with pytest.raises(TypeError, match="expects a PredictionTable; got ndarray"):
         getattr(est, method)(test.P)
@@ -128,7 +128,7 @@ def test_predict_rejects_arrays(name, method, clf_tables, fitted_clf):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_predict_rejects_other_members(name, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     est = fitted_clf(name)
     renamed = _relabel(test, members=["a", "b", "c", "x"])
     with pytest.raises(ValueError, match=r"was fitted on members \['a', 'b', 'c', 'd'\]"):
@@ -139,7 +139,7 @@ def test_predict_rejects_other_members(name, clf_tables, fitted_clf):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_predict_rejects_other_class_order(name, clf_tables, fitted_clf):
-    sel, test = clf_tables
+    _, test = clf_tables
     est = fitted_clf(name)
     swapped = _relabel(test, P=test.P[:, :, [1, 0, 2]], classes=CLASSES[[1, 0, 2]])
     with pytest.raises(ValueError, match="class order mismatch"):
@@ -147,8 +147,7 @@ def test_predict_rejects_other_class_order(name, clf_tables, fitted_clf):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_predict_rejects_other_task(name, clf_tables, reg_tables, fitted_clf):
-    sel, _ = clf_tables
+def test_predict_rejects_other_task(name, reg_tables, fitted_clf):
     est = fitted_clf(name)
     with pytest.raises(ValueError, match="was fitted on a classification table; got a regression"):
         est.predict(reg_tables[1])

@@ -14,7 +14,7 @@ from .test_dynamic import EXPECTED_PREDICTIONS, hand_tables
 deslib = pytest.importorskip("deslib", reason="DESlib is an optional peer (pip install "
                                               "ensel[peers])")
 
-from ensel._sklearn_compat import TableMember, patch_deslib, table_members  # noqa: E402
+from ensel._sklearn_compat import TableMember, patch_deslib, table_members
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +82,13 @@ def test_digits_pool_matches_deslib(des, digits_pool, rule, voting):
     """The issue's bar: >= 99% agreement on a fixed pool and seed (observed: 100%)."""
     pool_name, sel, test, estimators = digits_pool
     report = {}
-    for name in OURS:
+    for name, cls in OURS.items():
         if name in ("OLA", "LCA"):
             if rule != "vote":
                 continue
-            ours, theirs = OURS[name](), des[name](estimators)
+            ours, theirs = cls(), des[name](estimators)
         else:
-            ours, theirs = OURS[name](rule=rule), des[name](estimators, voting=voting)
+            ours, theirs = cls(rule=rule), des[name](estimators, voting=voting)
         a = ours.fit(sel).predict(test)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

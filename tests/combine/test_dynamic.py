@@ -164,14 +164,14 @@ def test_bad_rule(cls):
 
 @pytest.mark.parametrize("param, value, message", [
     ("n_profile_neighbors", 0, r"'n_profile_neighbors' parameter of METADES must be an int"),
-    ("n_profile_neighbors", 7, r"'n_profile_neighbors' parameter of METADES must be an int in "
-                               r"\[1, 6\]"),
-    ("consensus_threshold", 0.4, r"'consensus_threshold' parameter of METADES must be a float "
-                                 r"in \[0.5, 1\]"),
-    ("selection_threshold", 1.0, r"'selection_threshold' parameter of METADES must be a float "
-                                 r"in \[0, 1\)"),
-    ("meta_classifier", object(), r"'meta_classifier' parameter of METADES must have "
-                                  r"predict_proba. Got object"),
+    ("n_profile_neighbors", 7, (r"'n_profile_neighbors' parameter of METADES must be an int in "
+                               r"\[1, 6\]")),
+    ("consensus_threshold", 0.4, (r"'consensus_threshold' parameter of METADES must be a float "
+                                 r"in \[0.5, 1\]")),
+    ("selection_threshold", 1.0, (r"'selection_threshold' parameter of METADES must be a float "
+                                 r"in \[0, 1\)")),
+    ("meta_classifier", object(), (r"'meta_classifier' parameter of METADES must have "
+                                  r"predict_proba. Got object")),
 ])
 def test_meta_des_bad_parameters(param, value, message):
     sel, _ = hand_tables()

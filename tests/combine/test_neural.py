@@ -11,7 +11,7 @@ from .conftest import synthetic_arrays
 
 torch = pytest.importorskip("torch")
 
-from ensel.combine.neural import NeuralEnsembler  # noqa: E402
+from ensel.combine.neural import NeuralEnsembler
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +76,16 @@ def test_regression_weights_favour_the_precise_member():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"hidden_layer_sizes": (0,)}, r"'hidden_layer_sizes' parameter of NeuralEnsembler must be "
-                                   r"a tuple of ints >= 1. Got \(0,\)"),
-    ({"member_dropout": 1.0}, r"'member_dropout' parameter of NeuralEnsembler must be a float "
-                              r"in \[0, 1\). Got 1.0"),
-    ({"learning_rate": 0}, r"'learning_rate' parameter of NeuralEnsembler must be a float in "
-                           r"\(0, inf\]"),
+    ({"hidden_layer_sizes": (0,)}, (r"'hidden_layer_sizes' parameter of NeuralEnsembler must be "
+                                   r"a tuple of ints >= 1. Got \(0,\)")),
+    ({"member_dropout": 1.0}, (r"'member_dropout' parameter of NeuralEnsembler must be a float "
+                              r"in \[0, 1\). Got 1.0")),
+    ({"learning_rate": 0}, (r"'learning_rate' parameter of NeuralEnsembler must be a float in "
+                           r"\(0, inf\]")),
     ({"max_epochs": 0}, r"'max_epochs' parameter of NeuralEnsembler must be an int >= 1"),
     ({"batch_size": 2.0}, r"'batch_size' parameter of NeuralEnsembler must be an int >= 1"),
-    ({"validation_fraction": 1.0}, r"'validation_fraction' parameter of NeuralEnsembler must "
-                                   r"be a float in \(0, 1\)"),
+    ({"validation_fraction": 1.0}, (r"'validation_fraction' parameter of NeuralEnsembler must "
+                                   r"be a float in \(0, 1\)")),
     ({"n_threads": 0}, r"'n_threads' parameter of NeuralEnsembler must be an int >= 1"),
     ({"validation_fraction": 0.01}, r"needs at least one training and one validation row"),
 ])

@@ -17,8 +17,8 @@ from ensel.combine import (
     Stacking,
     Vote,
     WeightedAverage,
+    rules,
 )
-from ensel.combine import rules
 
 from .conftest import synthetic_arrays
 
@@ -221,24 +221,24 @@ def test_oracle_accuracy_is_the_share_some_member_gets_right():
 
 # ---------------------------------------------------------------- parameters
 @pytest.mark.parametrize("est, message", [
-    (BestSingle(metric="squared_error"), r"The 'metric' parameter of BestSingle must be one of "
+    (BestSingle(metric="squared_error"), (r"The 'metric' parameter of BestSingle must be one of "
                                          r"\(None, 'accuracy', 'log_loss'\). Got "
-                                         r"'squared_error' instead."),
-    (WeightedAverage(tol=0), r"The 'tol' parameter of WeightedAverage must be a float in "
-                             r"\(0, 1\]. Got 0 instead."),
-    (WeightedAverage(max_iter=0), r"The 'max_iter' parameter of WeightedAverage must be an "
-                                  r"int >= 1. Got 0 instead."),
-    (GreedySelection(-1), r"The 'n_iterations' parameter of GreedySelection must be an int "
-                          r">= 0. Got -1 instead."),
-    (GreedySelection(0, n_init=0), r"GreedySelection needs n_iterations \+ n_init >= 1"),
-    (GreedySelection(n_init=1.5), r"The 'n_init' parameter of GreedySelection must be an int"),
-    (GreedySelection(metric="mse"), r"The 'metric' parameter of GreedySelection must be one of"),
-    (GreedySelection(n_bags=-2), r"The 'n_bags' parameter of GreedySelection must be an int"),
-    (GreedySelection(n_bags=2, bag_fraction=0.0), r"The 'bag_fraction' parameter of "
-                                                  r"GreedySelection must be a float in \(0, 1\]"),
-    (Stacking(final_estimator=object()), r"The 'final_estimator' parameter of Stacking must "
+                                         r"'squared_error' instead.")),
+    (WeightedAverage(tol=0), (r"The 'tol' parameter of WeightedAverage must be a float in "
+                             r"\(0, 1\]. Got 0 instead.")),
+    (WeightedAverage(max_iter=0), (r"The 'max_iter' parameter of WeightedAverage must be an "
+                                  r"int >= 1. Got 0 instead.")),
+    (GreedySelection(-1), (r"The 'n_iterations' parameter of GreedySelection must be an int "
+                          r">= 0. Got -1 instead.")),
+    (GreedySelection(0, n_init=0), (r"GreedySelection needs n_iterations \+ n_init >= 1")),
+    (GreedySelection(n_init=1.5), (r"The 'n_init' parameter of GreedySelection must be an int")),
+    (GreedySelection(metric="mse"), (r"The 'metric' parameter of GreedySelection must be one of")),
+    (GreedySelection(n_bags=-2), (r"The 'n_bags' parameter of GreedySelection must be an int")),
+    (GreedySelection(n_bags=2, bag_fraction=0.0), (r"The 'bag_fraction' parameter of "
+                                                  r"GreedySelection must be a float in \(0, 1\]")),
+    (Stacking(final_estimator=object()), (r"The 'final_estimator' parameter of Stacking must "
                                          r"have predict_proba for a classification table. Got "
-                                         r"object instead."),
+                                         r"object instead.")),
 ])
 def test_bad_parameters(est, message):
     with pytest.raises(ValueError, match=message):

@@ -130,7 +130,22 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "COMBINERS", "Average", "BestSingle", "Combiner", "DynamicCombiner", "GreedySelection",
-    "KNORAE", "KNORAU", "LCA", "METADES", "OLA", "Oracle", "Stacking", "Vote",
-    "WeightedAverage", "get_combiner", *_LAZY_CLASSES,
+    "COMBINERS",
+    "KNORAE",
+    "KNORAU",
+    "LCA",
+    "METADES",
+    "OLA",
+    "Average",
+    "BestSingle",
+    "Combiner",
+    "DifferentiableSelector",
+    "DynamicCombiner",
+    "GreedySelection",
+    "NeuralEnsembler",
+    "Oracle",
+    "Stacking",
+    "Vote",
+    "WeightedAverage",
+    "get_combiner",
 ]

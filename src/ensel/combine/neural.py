@@ -138,7 +138,7 @@ class NeuralEnsembler(Combiner):
         V.check_int_param(self.random_state, "random_state", name, low=0)
         if self.n_threads is not None:
             V.check_int_param(self.n_threads, "n_threads", name, low=1)
-        n_val = int(round(self.validation_fraction * table.n_samples))
+        n_val = round(self.validation_fraction * table.n_samples)
         if n_val < 1 or table.n_samples - n_val < 1:
             raise ValueError(
                 f"{name} needs at least one training and one validation row: "
@@ -194,7 +194,7 @@ class NeuralEnsembler(Combiner):
         width = 1 if P.ndim == 2 else P.shape[2]
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(n)
-        n_val = int(round(self.validation_fraction * n))
+        n_val = round(self.validation_fraction * n)
         val, train = order[:n_val], order[n_val:]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)

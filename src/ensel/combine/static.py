@@ -313,7 +313,7 @@ class GreedySelection(_WeightedStatic):
             self.weights_ = counts / counts.sum()
             return
         rng = np.random.default_rng(self.random_state)
-        size = max(1, int(round(self.bag_fraction * m)))
+        size = max(1, round(self.bag_fraction * m))
         weights = np.zeros(m)
         self.counts_ = np.zeros(m)
         for _ in range(self.n_bags):
