@@ -29,6 +29,10 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from ensel.cli.sql import sql_app  # noqa: E402
+
+app.add_typer(sql_app, name="sql")
+
 from ensel.cli.demo import demo  # noqa: E402
 
 app.command()(demo)

@@ -1,0 +1,114 @@
+"""``ensel sql``: evaluate candidate selection for text-to-SQL, train the learned selector.
+
+Only typer is imported here; the SQL engine, sqlglot and torch load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+sql_app = typer.Typer(
+    name="sql",
+    help="Text-to-SQL candidate selection: execution accuracy of each system, consensus, the "
+         "learned selector and the oracle; training the selector.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+QuestionsOpt = Annotated[Path, typer.Option(
+    "--questions", help="JSON lines: {id, db_id, question, gold, candidates: {system: sql}}.")]
+DatabasesOpt = Annotated[Path, typer.Option(
+    "--databases", help="Folder with <db_id>/<db_id>.sqlite (or <db_id>.sqlite).")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds allowed per query.")]
+MaxRowsOpt = Annotated[int, typer.Option("--max-rows", help="Rows kept per result.")]
+
+
+def _execute(questions: Path, databases: Path, timeout: float, max_rows: int,
+             systems: list[str] | None = None) -> list:
+    from ensel.generators.sql import SQLiteDatabases, execute_questions, load_questions
+
+    qs = load_questions(questions)
+    if systems is not None:
+        unknown = sorted({s for q in qs for s in q.candidates} - set(systems))
+        if unknown:
+            raise ValueError(f"{questions} has candidates from system(s) the selector was not "
+                             f"trained on: {', '.join(unknown)}. Known: {', '.join(systems)}.")
+    dbs = SQLiteDatabases(databases, timeout=timeout, max_rows=max_rows)
+    try:
+        return execute_questions(qs, dbs, systems=systems, progress=True)
+    finally:
+        dbs.close()
+
+
+@sql_app.command()
+def evaluate(
+    questions: QuestionsOpt,
+    databases: DatabasesOpt,
+    selector: Annotated[Optional[Path], typer.Option(
+        "--selector", help="A selector saved by 'ensel sql train'.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Write {n_questions, accuracy: {method: a}} as JSON here.")] = None,
+    timeout: TimeoutOpt = 5.0,
+    max_rows: MaxRowsOpt = 10_000,
+) -> None:
+    """Execution accuracy per method: oracle, consensus, selector (with --selector), systems."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ensel.generators.sql import evaluate_selection
+
+    model = None
+    if selector is not None:
+        from ensel.generators.sql import SQLSelector
+
+        model = SQLSelector.load(selector)
+    executed = _execute(questions, databases, timeout, max_rows,
+                        systems=model.systems_ if model is not None else None)
+    result = evaluate_selection(executed, selector=model)
+    n = result["n_questions"]
+    table = Table(title=f"Execution accuracy on {n} questions")
+    table.add_column("method")
+    table.add_column("accuracy", justify="right")
+    table.add_column("correct", justify="right")
+    for name, acc in result["accuracy"].items():
+        table.add_row(name, f"{100 * acc:.1f}%", f"{round(acc * n)}/{n}")
+    Console().print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@sql_app.command()
+def train(
+    questions: QuestionsOpt,
+    databases: DatabasesOpt,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Folder to save the selector in (config.json + "
+                               "model.safetensors).")],
+    method: Annotated[str, typer.Option(
+        "--method", help="Relaxed selection in training: softmax, sparse, entropic, "
+                         "perturbed, straight_through.")] = "softmax",
+    cv: Annotated[int, typer.Option(
+        "--cv", help="Folds by database for choosing the penalty.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    timeout: TimeoutOpt = 5.0,
+    max_rows: MaxRowsOpt = 10_000,
+) -> None:
+    """Train the learned selector on questions with gold SQL (penalty chosen by database CV)."""
+    from ensel.generators.sql import SQLSelector
+
+    executed = _execute(questions, databases, timeout, max_rows)
+    solver = "adam" if method == "perturbed" else "lbfgs"
+    model = SQLSelector(method=method, cv=cv, solver=solver, random_state=seed).fit(executed)
+    model.save(output)
+    dbs = sorted({eq.question.db_id for eq in executed})
+    cv_text = ", ".join(f"{a:g}: {v:.3f}" for a, v in model.cv_results_.items())
+    typer.echo(f"trained on {len(executed)} questions from {len(dbs)} databases; "
+               f"alpha = {model.alpha_:g}" + (f" (CV error {cv_text})" if cv_text else ""))
+    typer.echo(f"saved {output}")
