@@ -86,6 +86,8 @@ class _SelectiveEnsembleBase(BaseEstimator):
         if self._task == "classification":
             check_classification_targets(y)
             self.classes_ = np.unique(y)
+        else:
+            self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         fitted = [_is_fitted(est) for _, est in named]
         self.combiner_ = clone(self.combiner) if self.combiner is not None \
             else self._default_combiner()
@@ -260,6 +262,7 @@ class SelectiveEnsemble(ClassifierMixin, _SelectiveEnsembleBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels ``[N]``."""
+        check_is_fitted(self, "members_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -267,11 +270,6 @@ class SelectiveEnsembleRegressor(RegressorMixin, _SelectiveEnsembleBase):
     """The regression variant of `SelectiveEnsemble` (members predict values)."""
 
     _task = "regression"
-
-    def fit(self, X: Any, y: Any) -> SelectiveEnsembleRegressor:
-        y_arr = np.asarray(y)
-        self.n_outputs_ = 1 if y_arr.ndim == 1 else y_arr.shape[1]
-        return super().fit(X, y)
 
     def predict(self, X: Any) -> np.ndarray:
         """Combined predictions ``[N]``."""

@@ -20,7 +20,7 @@ from ensel.combine.base import BOTH_TASKS, Combiner
 from ensel.table import PredictionTable
 
 FEATURES = ("inputs", "predictions", "both")
-AGGREGATIONS = ("mean", "weighted")
+AGGREGATIONS = ("mean", "weighted", "stacked")
 _MIN_PROBA = 1e-7
 
 
@@ -28,7 +28,7 @@ class _SelectionNet(nn.Module):
     """MLP from selection features to member scores ``[B, M]`` (and weight logits)."""
 
     def __init__(self, n_in: int, n_members: int, hidden: tuple[int, ...], dropout: float,
-                 weighted: bool) -> None:
+                 weighted: bool, n_classes: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_in
@@ -40,10 +40,28 @@ class _SelectionNet(nn.Module):
         self.body = nn.Sequential(*layers)
         self.scores = nn.Linear(width, n_members)
         self.weights = nn.Linear(width, n_members) if weighted else None
+        self.head = _StackedHead(n_members, n_classes) if n_classes else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.body(x)
         return self.scores(h), None if self.weights is None else self.weights(h)
+
+
+class _StackedHead(nn.Module):
+    """A linear map per member over its probabilities, summed over the selected members.
+
+    ``logits = b + sum_i z_i p_i W_i / k`` with ``W[M, C, C]`` (initialised to a scaled
+    identity, i.e. the plain average) and ``b[C]``; members with ``z_i = 0`` do not contribute.
+    """
+
+    def __init__(self, n_members: int, n_classes: int, scale: float = 10.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.eye(n_classes).repeat(n_members, 1, 1) * scale)
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, P: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        logits = torch.einsum("bm,bmc,mcd->bd", z, P, self.weight) / z.sum(-1, keepdim=True)
+        return torch.softmax(logits + self.bias, dim=-1)
 
 
 class DifferentiableSelector(Combiner):
@@ -67,9 +85,11 @@ class DifferentiableSelector(Combiner):
         What the selection network sees: the inputs ``X``, the members' predictions, or both.
         ``None`` means inputs when the table has ``X``, else predictions. Only with ``"inputs"``
         can a deployed ensemble skip running the unselected members.
-    aggregation : {"mean", "weighted"}, default="mean"
+    aggregation : {"mean", "weighted", "stacked"}, default="mean"
         ``"mean"`` averages the selected members (the paper); ``"weighted"`` also learns
-        per-input positive weights over the selected members.
+        per-input positive weights over the selected members; ``"stacked"`` (classification)
+        feeds the selected members' probabilities to a learned linear head, one C x C map per
+        member, like stacking restricted to the k selected members.
     hidden_layer_sizes : tuple of int, default=(128, 128)
     dropout : float, default=0.1
     learning_rate : float, default=1e-3
@@ -181,6 +201,10 @@ class DifferentiableSelector(Combiner):
             raise ValueError(
                 f"The 'aggregation' parameter of {name} must be one of {AGGREGATIONS}. "
                 f"Got {self.aggregation!r} instead.")
+        if self.aggregation == "stacked" and table.task != "classification":
+            raise ValueError(
+                f"aggregation='stacked' of {name} needs a classification table; use 'mean' or "
+                f"'weighted' for regression.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"The 'validation_fraction' parameter of {name} must be in (0, 1). "
@@ -225,9 +249,11 @@ class DifferentiableSelector(Combiner):
             np.ascontiguousarray(P))
 
     # ------------------------------------------------------------------ core
-    def _combine_tensors(self, P: torch.Tensor, z: torch.Tensor,
-                         w: torch.Tensor | None) -> torch.Tensor:
+    def _combine_tensors(self, P: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None,
+                         head: nn.Module | None = None) -> torch.Tensor:
         """``P[B, M, C]``, mask ``z[B, M]`` → combined ``[B, C]``."""
+        if head is not None:
+            return head(P, z)
         if w is None:
             return torch.einsum("bm,bmc->bc", z, P) / z.sum(-1, keepdim=True)
         a = z * torch.exp(w - w.max(-1, keepdim=True).values)
@@ -255,7 +281,8 @@ class DifferentiableSelector(Combiner):
         torch.manual_seed(self.random_state)
         gen = torch.Generator().manual_seed(self.random_state)
         net = _SelectionNet(F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
-                            self.dropout, self.aggregation == "weighted")
+                            self.dropout, self.aggregation == "weighted",
+                            P.shape[2] if self.aggregation == "stacked" else 0)
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
                                weight_decay=self.weight_decay)
         rng = np.random.default_rng(self.random_state)
@@ -273,7 +300,7 @@ class DifferentiableSelector(Combiner):
                 if self.member_dropout > 0 and k < m:
                     scores = scores - 1e4 * self._hidden(len(idx), m, k, rng)
                 z = self._mask(scores, k, hard=False, generator=gen)
-                loss = self._loss(self._combine_tensors(P[idx], z, w), target[idx])
+                loss = self._loss(self._combine_tensors(P[idx], z, w, net.head), target[idx])
                 if self.auxiliary_weight > 0 and correct is not None:
                     loss = loss + self.auxiliary_weight * nn.functional.binary_cross_entropy_with_logits(
                         net(F[idx])[0], correct[idx])
@@ -315,7 +342,7 @@ class DifferentiableSelector(Combiner):
                   target: torch.Tensor) -> tuple[float, float]:
         net.eval()
         scores, w = net(F)
-        out = self._combine_tensors(P, self._mask(scores, k, hard=True), w)
+        out = self._combine_tensors(P, self._mask(scores, k, hard=True), w, net.head)
         loss = float(self._loss(out, target))
         if self.task_ == "classification":
             score = float((out.argmax(1) == target).float().mean())
@@ -376,7 +403,7 @@ class DifferentiableSelector(Combiner):
     def _raw_output(self, F: torch.Tensor, P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scores, w = self.net_(F)
         z = self._mask(scores, self.k_, hard=True)
-        return self._combine_tensors(P, z, w), z
+        return self._combine_tensors(P, z, w, self.net_.head), z
 
     def _fit_temperature(self, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor) -> float:
         from scipy.optimize import minimize_scalar
@@ -416,7 +443,7 @@ class DifferentiableSelector(Combiner):
         z = torch.from_numpy(np.asarray(selection, dtype=np.float32))
         with torch.no_grad():
             w = self.net_(F)[1] if self.aggregation == "weighted" else None
-            out = self._combine_tensors(P, z, w)
+            out = self._combine_tensors(P, z, w, self.net_.head)
             if self.task_ == "regression":
                 out = out.numpy().astype(np.float64)
                 return out[:, 0] if np.asarray(table.P).ndim == 2 else out
@@ -454,6 +481,7 @@ class DifferentiableSelector(Combiner):
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
             "target_scale_": self.target_scale_, "n_inputs": int(self.feature_mean_.shape[0]),
             "n_outputs": int(self.net_.scores.out_features),
+            "n_head_classes": 0 if self.net_.head is None else int(self.net_.head.bias.shape[0]),
         }
         (path / "config.json").write_text(json.dumps(config, indent=2))
         tensors = {f"net.{n}": t.contiguous() for n, t in self.net_.state_dict().items()}
@@ -482,7 +510,7 @@ class DifferentiableSelector(Combiner):
         self.feature_scale_ = tensors.pop("feature_scale").numpy()
         net = _SelectionNet(config["n_inputs"], config["n_outputs"],
                             tuple(params["hidden_layer_sizes"]), params["dropout"],
-                            params["aggregation"] == "weighted")
+                            params["aggregation"] == "weighted", config["n_head_classes"])
         net.load_state_dict({n[len("net."):]: t for n, t in tensors.items()})
         net.eval()
         self.net_ = net
