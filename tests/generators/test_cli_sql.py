@@ -1,0 +1,64 @@
+"""``ensel sql evaluate`` and ``ensel sql train``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ensel.cli import main
+
+
+def test_evaluate_writes_the_documented_json(sql_workspace: tuple[Path, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    questions, databases = sql_workspace
+    out = tmp_path / "out" / "result.json"
+    code = main(["sql", "evaluate", "--questions", str(questions), "--databases",
+                 str(databases), "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"n_questions", "accuracy"} and result["n_questions"] == 18
+    assert list(result["accuracy"]) == ["oracle", "consensus", "a", "b", "c"]
+    assert result["accuracy"]["oracle"] == 1.0
+    assert all(0.0 <= v <= 1.0 for v in result["accuracy"].values())
+    printed = capsys.readouterr().out
+    assert "consensus" in printed and "66.7%" in printed and "12/18" in printed
+
+
+def test_train_then_evaluate_with_selector(sql_workspace: tuple[Path, Path], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    questions, databases = sql_workspace
+    model = tmp_path / "selector"
+    assert main(["sql", "train", "--questions", str(questions), "--databases", str(databases),
+                 "-o", str(model), "--cv", "3"]) == 0
+    assert (model / "config.json").is_file() and (model / "model.safetensors").is_file()
+    assert "trained on 18 questions from 3 databases" in capsys.readouterr().out
+    out = tmp_path / "r.json"
+    assert main(["sql", "evaluate", "--questions", str(questions), "--databases",
+                 str(databases), "--selector", str(model), "--out", str(out)]) == 0
+    accuracy = json.loads(out.read_text())["accuracy"]
+    assert list(accuracy)[:3] == ["oracle", "consensus", "selector"]
+
+
+def test_evaluate_refuses_unknown_systems(sql_workspace: tuple[Path, Path], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    questions, databases = sql_workspace
+    model = tmp_path / "selector"
+    assert main(["sql", "train", "--questions", str(questions), "--databases", str(databases),
+                 "-o", str(model), "--cv", "3"]) == 0
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"db_id": "pets_a", "question": "q", "gold": "SELECT 1",
+                                 "candidates": {"a": "SELECT 1", "zz": "SELECT 1"}}) + "\n")
+    capsys.readouterr()
+    code = main(["sql", "evaluate", "--questions", str(other), "--databases", str(databases),
+                 "--selector", str(model)])
+    assert code == 2
+    assert "system(s) the selector was not trained on: zz" in capsys.readouterr().err
+
+
+def test_missing_files_give_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    code = main(["sql", "evaluate", "--questions", str(tmp_path / "q.jsonl"), "--databases",
+                 str(tmp_path)])
+    assert code == 2 and "Questions file not found" in capsys.readouterr().err

@@ -1,0 +1,223 @@
+"""The listwise scorer and the SQL selector: training, selection, save/load, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ensel.generators import ListwiseSelector
+from ensel.generators.sql import (
+    SQLiteDatabases,
+    SQLSelector,
+    database_folds,
+    evaluate_selection,
+    execute_questions,
+    load_questions,
+    system_accuracies,
+)
+
+
+def toy(n: int = 60, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature 0 marks the right candidate (with noise); candidate k-1 is absent half the time."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, k, 3)).astype(np.float32)
+    mask = np.ones((n, k), dtype=bool)
+    mask[::2, -1] = False
+    best = np.where(mask, X[:, :, 0], -np.inf).argmax(axis=1)
+    correct = np.zeros((n, k), dtype=bool)
+    correct[np.arange(n), best] = True
+    return X, mask, correct
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> list:
+    from .conftest import make_pets_db, write_questions
+
+    root = tmp_path_factory.mktemp("sel")
+    dbs = ["pets_a", "pets_b", "pets_c"]
+    for db in dbs:
+        make_pets_db(root / "database" / db / f"{db}.sqlite")
+    questions = write_questions(root / "questions.jsonl", dbs)
+    return execute_questions(load_questions(questions), SQLiteDatabases(root / "database"))
+
+
+# ---------------------------------------------------------------------------- ListwiseSelector
+@pytest.mark.parametrize("hidden, solver", [((), "lbfgs"), ((8,), "lbfgs"), ((), "adam")])
+def test_listwise_selector_learns(hidden: tuple, solver: str) -> None:
+    X, mask, correct = toy()
+    sel = ListwiseSelector(hidden, alpha=1e-3, solver=solver, max_iter=150).fit(X, mask, correct)
+    Xt, mt, ct = toy(seed=1)
+    pick = sel.predict(Xt, mt)
+    assert mt[np.arange(len(pick)), pick].all()            # never an absent candidate
+    assert ct[np.arange(len(pick)), pick].mean() > 0.85
+    scores = sel.decision_function(Xt, mt)
+    assert scores.shape == (60, 4) and np.isneginf(scores[~mt]).all()
+    assert sel.loss(Xt, mt, ct) < np.log(4)
+
+
+def test_penalty_keeps_unpenalised_features() -> None:
+    X, mask, correct = toy()
+    sel = ListwiseSelector(alpha=100.0).fit(X, mask, correct, penalty=[0.0, 1.0, 1.0])
+    w = np.abs(sel.net_[0].weight.detach().numpy()[0])
+    assert w[0] > 1.0 and w[1:].max() < 0.01
+
+
+@pytest.mark.parametrize("method, params", [
+    ("sparse", {"epsilon": 1.0}),
+    ("entropic", {"epsilon": 0.5}),
+    ("straight_through", {}),
+])
+def test_relaxed_selection_from_ensel_ops(method: str, params: dict) -> None:
+    pytest.importorskip("ensel.ops")
+    X, mask, correct = toy()
+    sel = ListwiseSelector(method=method, method_params=params, alpha=1e-3).fit(X, mask, correct)
+    pick = sel.predict(X, mask)
+    assert correct[np.arange(len(pick)), pick].mean() > 0.8
+
+
+def test_falls_back_to_softmax_without_ensel_ops(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ensel.ops", None)     # import now raises ImportError
+    X, mask, correct = toy()
+    with pytest.warns(RuntimeWarning, match="ensel.ops.topk_mask is not available"):
+        sel = ListwiseSelector(method="sparse").fit(X, mask, correct)
+    assert sel.predict(X, mask).shape == (60,)
+
+
+def test_ties_go_to_the_earliest_candidate() -> None:
+    X = np.zeros((2, 3, 1), dtype=np.float32)
+    X[0, 2] = X[0, 1] = 1.0
+    correct = np.array([[False, True, True], [True, False, False]])
+    sel = ListwiseSelector().fit(X, None, correct)
+    assert sel.predict(X).tolist() == [1, 0]
+
+
+def test_listwise_save_load_round_trip(tmp_path: Path) -> None:
+    X, mask, correct = toy()
+    sel = ListwiseSelector((4,), alpha=1e-2).fit(X, mask, correct)
+    sel.save(tmp_path / "m", metadata={"note": "x"})
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json",
+                                                                  "model.safetensors"]
+    back = ListwiseSelector.load(tmp_path / "m")
+    assert np.array_equal(back.decision_function(X, mask), sel.decision_function(X, mask))
+    assert back.metadata_ == {"note": "x"} and back.get_params() == sel.get_params()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "argmax"}, "'method' parameter of ListwiseSelector must be one of"),
+    ({"solver": "sgd"}, "'solver' parameter of ListwiseSelector must be 'lbfgs' or 'adam'"),
+    ({"hidden": (0,)}, "'hidden' parameter of ListwiseSelector must be a sequence of ints"),
+    ({"max_iter": 0}, "'max_iter' parameter of ListwiseSelector must be an int >= 1"),
+    ({"alpha": -1.0}, "'alpha' parameter of ListwiseSelector must be a float >= 0"),
+    ({"dropout": 1.0}, r"'dropout' parameter of ListwiseSelector must be in \[0, 1\)"),
+])
+def test_listwise_parameter_errors(kwargs: dict, message: str) -> None:
+    X, mask, correct = toy(n=4)
+    with pytest.raises(ValueError, match=message):
+        ListwiseSelector(**kwargs).fit(X, mask, correct)
+
+
+def test_listwise_input_errors(tmp_path: Path) -> None:
+    X, mask, correct = toy(n=4)
+    sel = ListwiseSelector()
+    with pytest.raises(ValueError, match=r"'X' must have shape \(n_questions, n_candidates"):
+        sel.fit(X[0], None, correct)
+    with pytest.raises(ValueError, match=r"'mask' must have shape \(4, 4\)"):
+        sel.fit(X, mask[:, :2], correct)
+    with pytest.raises(ValueError, match=r"'correct' must have shape \(4, 4\)"):
+        sel.fit(X, mask, correct[:2])
+    bad = X.copy()
+    bad[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite value at question 1, candidate 2, feature 0"):
+        sel.fit(bad, mask, correct)
+    empty = mask.copy()
+    empty[3] = False
+    with pytest.raises(ValueError, match="question 3 has no candidate"):
+        sel.fit(X, empty, correct)
+    with pytest.raises(ValueError, match="No question has a correct candidate"):
+        sel.fit(X, mask, np.zeros_like(correct))
+    with pytest.raises(ValueError, match=r"'penalty' must hold 3 non-negative numbers"):
+        sel.fit(X, mask, correct, penalty=[1.0])
+    with pytest.raises(RuntimeError, match="ListwiseSelector is not fitted yet"):
+        sel.predict(X)
+    sel.fit(X, mask, correct)
+    with pytest.raises(ValueError, match="'X' has 2 features but the selector was fitted with 3"):
+        sel.predict(X[:, :, :2])
+    with pytest.raises(FileNotFoundError, match="No saved selector in"):
+        ListwiseSelector.load(tmp_path)
+    sel.save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["format_version"] = 99
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="is not a saved ensel.generators.ListwiseSelector"):
+        ListwiseSelector.load(tmp_path / "m")
+
+
+# ---------------------------------------------------------------------------- SQLSelector
+def test_sql_selector_fit_select_and_round_trip(executed: list, tmp_path: Path) -> None:
+    sel = SQLSelector(alphas=(0.1, 10.0), cv=3).fit(executed)
+    assert sel.systems_ == ["a", "b", "c"] and sel.alpha_ in (0.1, 10.0)
+    assert set(sel.cv_results_) == {0.1, 10.0}
+    assert sel.system_accuracy_ == system_accuracies(executed)
+    scores = sel.decision_function(executed)
+    assert scores.shape == (18, 3)
+    assert np.isneginf(scores[3, 2])                  # a failed candidate gets -inf
+    assert scores[1, 1] == scores[1, 2]               # equivalent candidates share a score
+    picks = sel.select(executed)
+    assert picks.shape == (18,) and picks[1] in (0, 1)   # first member of its group
+    accuracy = evaluate_selection(executed, selector=sel)["accuracy"]
+    assert accuracy["selector"] >= accuracy["consensus"]
+    sel.save(tmp_path / "sel")
+    back = SQLSelector.load(tmp_path / "sel")
+    assert np.array_equal(back.decision_function(executed), scores)
+    assert back.alpha_ == sel.alpha_ and back.get_params() == sel.get_params()
+
+
+def test_sql_selector_single_alpha_skips_cv(executed: list) -> None:
+    sel = SQLSelector(alphas=(1.0,), method="entropic").fit(executed[:6])
+    assert sel.alpha_ == 1.0 and sel.cv_results_ == {}
+
+
+def test_sql_selector_errors(executed: list, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="SQLSelector is not fitted yet"):
+        SQLSelector().select(executed)
+    with pytest.raises(ValueError, match="'alphas' parameter of SQLSelector must be a non-empty"):
+        SQLSelector(alphas=()).fit(executed)
+    with pytest.raises(ValueError, match="'scoring' parameter of SQLSelector must be"):
+        SQLSelector(scoring="auc").fit(executed)
+    with pytest.raises(ValueError, match="SQLSelector.fit needs at least one executed question"):
+        SQLSelector().fit([])
+    with pytest.raises(ValueError, match="Cross-validation by database needs at least 2"):
+        SQLSelector().fit(executed[:6])
+    sel = SQLSelector(alphas=(1.0,)).fit(executed)
+    import dataclasses
+
+    renamed = [dataclasses.replace(executed[0], systems=["x", "b", "c"])]
+    with pytest.raises(ValueError, match=r"executed with systems \['x', 'b', 'c'\] but the "
+                                         r"selector was trained on \['a', 'b', 'c'\]"):
+        sel.select(renamed)
+    no_gold = [dataclasses.replace(executed[0], correct=None)]
+    with pytest.raises(ValueError, match="question 0 has no gold SQL"):
+        SQLSelector().fit(no_gold)
+    ListwiseSelector().fit(*toy(n=8)).save(tmp_path / "plain")
+    with pytest.raises(ValueError, match="holds a ListwiseSelector, not a SQLSelector"):
+        SQLSelector.load(tmp_path / "plain")
+    sel.save(tmp_path / "sel")
+    cfg = json.loads((tmp_path / "sel" / "config.json").read_text())
+    cfg["metadata"]["feature_names"] = cfg["metadata"]["feature_names"][:-1]
+    (tmp_path / "sel" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="different feature set than this version"):
+        SQLSelector.load(tmp_path / "sel")
+
+
+def test_database_folds() -> None:
+    ids = ["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"] * 2
+    folds = database_folds(ids, 2)
+    assert len(folds) == 2 and not (folds[0] & folds[1]).any() and (folds[0] | folds[1]).all()
+    assert sorted(f.sum() for f in folds) == [5, 7]                # b+c | a+d
+    assert len(database_folds(ids, 10)) == 4                        # one per database
+    with pytest.raises(ValueError, match="needs at least 2 databases, got \\['a'\\]"):
+        database_folds(["a", "a"], 2)
