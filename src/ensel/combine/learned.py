@@ -56,11 +56,13 @@ class _StackedHead(nn.Module):
 
     def __init__(self, n_members: int, n_classes: int, scale: float = 10.0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.eye(n_classes).repeat(n_members, 1, 1) * scale)
+        self.register_buffer("base", torch.eye(n_classes) * scale)
+        self.delta = nn.Parameter(torch.zeros(n_members, n_classes, n_classes))
         self.bias = nn.Parameter(torch.zeros(n_classes))
 
     def forward(self, P: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        logits = torch.einsum("bm,bmc,mcd->bd", z, P, self.weight) / z.sum(-1, keepdim=True)
+        weight = self.base + self.delta
+        logits = torch.einsum("bm,bmc,mcd->bd", z, P, weight) / z.sum(-1, keepdim=True)
         return torch.softmax(logits + self.bias, dim=-1)
 
 
@@ -106,11 +108,16 @@ class DifferentiableSelector(Combiner):
     auxiliary_weight : float, default=0.0
         Weight of an auxiliary loss teaching each score to predict whether its member is right
         (classification only).
+    head_decay : float, default=1e-2
+        L2 pull of the stacked head towards the plain average (``aggregation="stacked"``).
     calibrate : bool, default=True
         Fit a temperature on the validation part so the combined probabilities are calibrated
         (does not change the predicted labels).
     method_options : dict, optional
         Passed to the relaxation (e.g. ``{"epsilon": 0.5}`` or ``{"sigma": 1.0}``).
+    engine : {"local", "ray"}, default="local"
+        Where training runs: in this process, or data-parallel on a Ray cluster through Ray
+        Train (`ensel.scale`; needs the ``ray`` extra). The fitted model is the same kind.
     random_state : int, default=0
     verbose : bool, default=False
         Print epoch, training loss and validation score.
@@ -151,9 +158,10 @@ class DifferentiableSelector(Combiner):
                  dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
                  max_epochs: int = 200, batch_size: int = 128, validation_fraction: float = 0.2,
                  early_stopping: int = 20, member_dropout: float = 0.1,
-                 auxiliary_weight: float = 0.0, calibrate: bool = True,
-                 method_options: dict[str, Any] | None = None, random_state: int = 0,
-                 verbose: bool = False) -> None:
+                 auxiliary_weight: float = 0.0, head_decay: float = 1e-2,
+                 calibrate: bool = True,
+                 method_options: dict[str, Any] | None = None, engine: str = "local",
+                 random_state: int = 0, verbose: bool = False) -> None:
         self.k = k
         self.method = method
         self.features = features
@@ -168,8 +176,10 @@ class DifferentiableSelector(Combiner):
         self.early_stopping = early_stopping
         self.member_dropout = member_dropout
         self.auxiliary_weight = auxiliary_weight
+        self.head_decay = head_decay
         self.calibrate = calibrate
         self.method_options = method_options
+        self.engine = engine
         self.random_state = random_state
         self.verbose = verbose
 
@@ -209,6 +219,10 @@ class DifferentiableSelector(Combiner):
             raise ValueError(
                 f"The 'validation_fraction' parameter of {name} must be in (0, 1). "
                 f"Got {self.validation_fraction!r} instead.")
+        if self.engine not in ("local", "ray"):
+            raise ValueError(
+                f"The 'engine' parameter of {name} must be one of ('local', 'ray'). "
+                f"Got {self.engine!r} instead.")
         if not 0 <= self.member_dropout < 1:
             raise ValueError(
                 f"The 'member_dropout' parameter of {name} must be in [0, 1). "
@@ -283,8 +297,12 @@ class DifferentiableSelector(Combiner):
         net = _SelectionNet(F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
                             self.dropout, self.aggregation == "weighted",
                             P.shape[2] if self.aggregation == "stacked" else 0)
-        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
-                               weight_decay=self.weight_decay)
+        head = [] if net.head is None else [net.head.delta]
+        rest = [p for p in net.parameters() if all(p is not h for h in head)]
+        groups = [{"params": rest, "weight_decay": self.weight_decay}]
+        if head:
+            groups.append({"params": head, "weight_decay": self.head_decay})
+        opt = torch.optim.Adam(groups, lr=self.learning_rate)
         rng = np.random.default_rng(self.random_state)
         m = P.shape[1]
         best = {"val_loss": math.inf, "state": None, "epoch": 0}
@@ -370,7 +388,12 @@ class DifferentiableSelector(Combiner):
             target = torch.from_numpy(y.reshape(len(y), -1))
             correct = None
             self.target_scale_ = float(max(np.var(y[train], axis=0).sum(), 1e-12))
-        fits = [self._fit_one(k, F, P, target, correct, train, val) for k in ks]
+        if self.engine == "ray":
+            from ensel.scale.train import fit_selector_on_ray
+
+            fits = [fit_selector_on_ray(self, k, F, P, target, correct, train, val) for k in ks]
+        else:
+            fits = [self._fit_one(k, F, P, target, correct, train, val) for k in ks]
         self.k_scores_ = {f["k"]: f["val_score"] for f in fits}
         chosen = max(fits, key=lambda f: (f["val_score"], -f["val_loss"], -f["k"]))
         self.net_ = chosen["net"]
