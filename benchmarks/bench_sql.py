@@ -1,0 +1,194 @@
+"""Text-to-SQL candidate selection on Spider dev (public half): systems, consensus, selector.
+
+Protocol: the 10 databases are split into two halves balanced by question count (largest
+database first, each to the half with fewer questions). The selector is trained on one half
+(its penalty chosen by cross-validation across that half's databases) and evaluated on the
+other, then the halves swap, so every question is evaluated exactly once, on a database the
+selector never saw. The table gives execution accuracy on all questions for every system,
+consensus (largest result group, ties to the earliest system in file order), the
+accuracy-weighted consensus (weights = the training half's system accuracies), the learned
+selector with each training relaxation, and the oracle (any system right), plus each
+method's gain over consensus in questions and the share of the consensus -> oracle gap it
+closes.
+
+Run::
+
+    python benchmarks/bench_sql.py                        # full: about a minute on 2 cores
+    python benchmarks/bench_sql.py --limit 8 --variants softmax   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# selector variants: name -> SQLSelector keyword arguments
+VARIANTS: dict[str, dict[str, Any]] = {
+    "softmax": {},
+    "sparse": {"method": "sparse", "method_params": {"epsilon": 1.0}},
+    "entropic": {"method": "entropic", "method_params": {"epsilon": 1.0}},
+    "mlp16": {"hidden": (16,)},
+}
+
+
+def split_halves(db_counts: dict[str, int]) -> tuple[list[str], list[str]]:
+    """Two lists of databases with about equal question counts (largest first, greedy)."""
+    halves: tuple[list[str], list[str]] = ([], [])
+    sizes = [0, 0]
+    for db in sorted(db_counts, key=lambda d: (-db_counts[d], d)):
+        i = 0 if sizes[0] <= sizes[1] else 1
+        halves[i].append(db)
+        sizes[i] += db_counts[db]
+    return halves
+
+
+def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int) -> dict[str, Any]:
+    from ensel.generators.sql import (
+        SQLiteDatabases,
+        SQLSelector,
+        execute_questions,
+        load_questions,
+        system_accuracies,
+    )
+
+    questions = load_questions(data / "questions.jsonl")
+    if limit is not None:
+        kept: dict[str, int] = {}
+        questions = [q for q in questions
+                     if kept.setdefault(q.db_id, 0) < limit and not kept.__setitem__(
+                         q.db_id, kept[q.db_id] + 1)]
+    start = time.perf_counter()
+    dbs = SQLiteDatabases(data / "database")
+    executed = execute_questions(questions, dbs)
+    dbs.close()
+    exec_seconds = time.perf_counter() - start
+    n_queries = sum(len(eq.results) + 1 for eq in executed)
+    systems = executed[0].systems
+    counts: dict[str, int] = {}
+    for eq in executed:
+        counts[eq.question.db_id] = counts.get(eq.question.db_id, 0) + 1
+    halves = split_halves(counts)
+
+    n = len(executed)
+    correct = np.stack([eq.correct & eq.present for eq in executed])        # [N, K]
+    rows = np.arange(n)
+    picks: dict[str, np.ndarray] = {
+        "consensus": np.array([eq.groups.consensus() for eq in executed]),
+        "weighted consensus": np.zeros(n, dtype=np.int64),
+    }
+    for v in variants:
+        picks[f"selector ({v})"] = np.zeros(n, dtype=np.int64)
+    fold_of = np.zeros(n, dtype=np.int64)
+    chosen: dict[str, list[float]] = {v: [] for v in variants}
+    train_seconds: dict[str, float] = {v: 0.0 for v in variants}
+    for fold, (train_dbs, test_dbs) in enumerate([(halves[0], halves[1]),
+                                                  (halves[1], halves[0])]):
+        tr = [i for i, eq in enumerate(executed) if eq.question.db_id in train_dbs]
+        te = [i for i, eq in enumerate(executed) if eq.question.db_id in test_dbs]
+        fold_of[te] = fold
+        train = [executed[i] for i in tr]
+        test = [executed[i] for i in te]
+        acc = system_accuracies(train)
+        weights = np.array([acc[s] for s in systems])
+        picks["weighted consensus"][te] = [eq.groups.consensus(weights=weights) for eq in test]
+        for v in variants:
+            kwargs = dict(VARIANTS[v])
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                model = SQLSelector(random_state=seed, **kwargs).fit(train)
+            train_seconds[v] += time.perf_counter() - t0
+            chosen[v].append(model.alpha_)
+            picks[f"selector ({v})"][te] = model.select(test)
+
+    accuracy: dict[str, float] = {s: float(correct[:, j].mean()) for j, s in enumerate(systems)}
+    for name, p in picks.items():
+        accuracy[name] = float(correct[rows, p].mean())
+    accuracy["oracle"] = float(correct.any(axis=1).mean())
+    return {"n": n, "systems": systems, "halves": halves, "accuracy": accuracy,
+            "picks": picks, "correct": correct, "fold_of": fold_of, "chosen_alpha": chosen,
+            "train_seconds": train_seconds, "exec_seconds": exec_seconds,
+            "n_queries": n_queries}
+
+
+def report(res: dict[str, Any]) -> str:
+    acc, n = res["accuracy"], res["n"]
+    systems = res["systems"]
+    best_single = max(acc[s] for s in systems)
+    consensus, oracle = acc["consensus"], acc["oracle"]
+    correct, rows = res["correct"], np.arange(n)
+    cons_ok = correct[rows, res["picks"]["consensus"]]
+    lines = [
+        f"Spider dev (public half): {n} questions, {len(systems)} systems; "
+        f"{res['n_queries']} queries executed in {res['exec_seconds']:.1f} s",
+        f"half A: {', '.join(res['halves'][0])}",
+        f"half B: {', '.join(res['halves'][1])}",
+        "train on one half, evaluate on the other, then swap (every question evaluated once, "
+        "unseen database)",
+        "",
+        f"{'method':<34}{'accuracy':>9}{'correct':>10}{'vs cons':>9}{'+/-':>8}{'gap closed':>12}",
+    ]
+
+    def row(name: str, label: str | None = None) -> None:
+        a = acc[name]
+        extra = ""
+        if name in res["picks"] and name != "consensus":
+            ok = correct[rows, res["picks"][name]]
+            extra = f"{int((ok & ~cons_ok).sum())}/{int((cons_ok & ~ok).sum())}"
+        gap = (a - consensus) / (oracle - consensus) if oracle > consensus else float("nan")
+        lines.append(f"{label or name:<34}{100 * a:>8.1f}%{round(a * n):>6}/{n:<3}"
+                     f"{100 * (a - consensus):>+8.1f}{extra:>8}{100 * gap:>11.0f}%")
+
+    for s in systems:
+        row(s, f"  {s}")
+    row("consensus")
+    row("weighted consensus")
+    for name in res["picks"]:
+        if name.startswith("selector"):
+            row(name)
+    row("oracle")
+    lines += [
+        "",
+        f"best single system {100 * best_single:.1f}%, consensus {100 * consensus:.1f}%, "
+        f"oracle {100 * oracle:.1f}%; target for the selector: > both, and gap closed >= 33% "
+        f"(>= {100 * (consensus + (oracle - consensus) / 3):.1f}%)",
+        "'+/-': questions the method gets right and consensus wrong / the reverse",
+    ]
+    for v, alphas in res["chosen_alpha"].items():
+        lines.append(f"selector ({v}): alpha chosen by CV per half = "
+                     f"{', '.join(f'{a:g}' for a in alphas)}; training {res['train_seconds'][v]:.1f} s")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None,
+                        help="spider_dev_public folder (default: the shared datasets folder)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated selector variants from {', '.join(VARIANTS)}")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="keep at most this many questions per database (smoke runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if args.data is None:
+        from ensel.generators._paths import find_shared_dataset
+
+        args.data = find_shared_dataset("spider_dev_public")
+    res = run(args.data, variants=variants, limit=args.limit, seed=args.seed)
+    print(report(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
