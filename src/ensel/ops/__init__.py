@@ -1,0 +1,20 @@
+"""Differentiable top-k operators (torch only; knows nothing of tables).
+
+Given scores ``c[..., M]`` and ``k``, :func:`topk_mask` returns a relaxed k-hot mask ``z``
+with ``0 <= z <= 1`` and ``z.sum(-1) == k`` and a custom backward; :func:`hard_topk_mask` is
+the exact 0/1 mask used at inference; :class:`TopK` is the ``nn.Module`` that switches from
+the first to the second with ``eval()``. ``METHODS`` lists the relaxations:
+
+* ``sparse``: Euclidean projection onto the capped simplex, ``clip((c - tau)/eps, 0, 1)``.
+* ``entropic``: binary-entropy regularised, ``sigmoid((c - tau)/eps)``.
+* ``perturbed``: mean of hard top-k masks of ``c + sigma Z`` (Berthet et al., 2020).
+* ``straight_through``: hard forward, gradient of ``k softmax(c / T)``.
+
+See ``docs/ops.md`` for the formulas, which one to use and timings.
+"""
+
+from __future__ import annotations
+
+from ensel.ops.topk import METHODS, TopK, hard_topk_mask, topk_mask
+
+__all__ = ["METHODS", "TopK", "hard_topk_mask", "topk_mask"]

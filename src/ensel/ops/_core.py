@@ -1,0 +1,141 @@
+"""Shared pieces of the top-k operators: input checks, hard masks and a monotone root finder.
+
+Everything here works on a flattened batch ``c[B, M]`` (rows are independent problems);
+``ensel.ops.topk`` moves the user's ``dim`` to the end and flattens the leading dims.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from ensel import _validation as V
+
+# Solvers for the threshold tau run in float64 whatever the input dtype: the constraint
+# sum(z) = k must hold to 1e-5 for M in the hundreds and scores of any scale.
+WORK_DTYPE = torch.float64
+_EPS64 = torch.finfo(torch.float64).eps
+
+
+def check_scores(scores: Any, owner: str) -> Tensor:
+    """A floating-point tensor with at least one dimension and no NaN or inf."""
+    if not isinstance(scores, Tensor):
+        raise TypeError(
+            f"The 'scores' parameter of {owner} must be a torch.Tensor. "
+            f"Got {type(scores).__name__} instead."
+        )
+    if not scores.is_floating_point():
+        raise ValueError(
+            f"The 'scores' parameter of {owner} must be a floating-point tensor (float32 or "
+            f"float64). Got dtype {scores.dtype} instead."
+        )
+    if scores.dim() == 0:
+        raise ValueError(
+            f"The 'scores' parameter of {owner} must have at least one dimension (the members). "
+            f"Got a 0-d tensor instead."
+        )
+    if not bool(torch.isfinite(scores).all()):
+        # the wording lives in ensel._validation; only the failing case pays for the copy
+        V.check_finite(
+            scores.detach().to("cpu", torch.float64).numpy(),
+            f"The 'scores' parameter of {owner}",
+        )
+    return scores
+
+
+def check_dim(dim: Any, ndim: int, owner: str) -> int:
+    """``dim`` as a non-negative axis index of a tensor with ``ndim`` dimensions."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -ndim <= dim < ndim:
+        raise ValueError(
+            f"The 'dim' parameter of {owner} must be an int in [{-ndim}, {ndim - 1}] for scores "
+            f"with {ndim} dimension(s). Got {dim!r} instead."
+        )
+    return dim % ndim
+
+
+def to_rows(scores: Tensor, dim: int) -> tuple[Tensor, tuple[int, ...]]:
+    """Move ``dim`` last and flatten the rest: ``[..., M, ...] -> [B, M]``."""
+    moved = scores.movedim(dim, -1)
+    return moved.reshape(-1, moved.shape[-1]), tuple(moved.shape)
+
+
+def from_rows(z: Tensor, moved_shape: tuple[int, ...], dim: int) -> Tensor:
+    """Inverse of :func:`to_rows`."""
+    return z.reshape(moved_shape).movedim(-1, dim)
+
+
+def hard_mask_rows(c: Tensor, k: int) -> Tensor:
+    """Exact 0/1 mask of the ``k`` largest entries of every row of ``c[B, M]`` (torch.topk ties)."""
+    idx = torch.topk(c, k, dim=-1).indices
+    return torch.zeros_like(c).scatter_(-1, idx, 1.0)
+
+
+def check_positive(value: Any, name: str, owner: str) -> float:
+    """A finite real number > 0."""
+    return V.check_real_param(value, name, owner, low=0.0, high=math.inf,
+                              include_low=False, include_high=False)
+
+
+def solve_threshold(
+    y: Tensor,
+    k: int,
+    f_and_slope: Callable[[Tensor], tuple[Tensor, Tensor]],
+    lo: Tensor,
+    hi: Tensor,
+    t0: Tensor,
+    *,
+    max_iter: int = 200,
+) -> Tensor:
+    """Find ``t[B]`` with ``s(t) = k`` for a nonincreasing ``s`` on ``[lo, hi]``, per row.
+
+    Newton safeguarded by bisection, as in Numerical Recipes' ``rtsafe``: a Newton step is
+    taken only when it stays strictly inside the current bracket and is less than half the
+    step before last; otherwise the bracket is bisected. After 60 iterations only bisection is
+    used, so the loop always ends. ``f_and_slope(t)`` returns ``(s(t) - k, -s'(t))``.
+
+    Parameters
+    ----------
+    y : Tensor of shape (B, M)
+        The (scaled) scores; only used to set the stopping tolerance.
+    k : int
+        Target sum.
+    f_and_slope : callable
+        ``t[B] -> (f[B], slope[B])``, ``f = s(t) - k`` and ``slope = -ds/dt >= 0``.
+    lo, hi : Tensor of shape (B,)
+        A bracket with ``s(lo) >= k >= s(hi)``.
+    t0 : Tensor of shape (B,)
+        Start, inside the bracket.
+
+    Returns
+    -------
+    t : Tensor of shape (B,)
+        The root, ``|s(t) - k| <= 8 M eps64 (1 + max|y|)`` unless ``max_iter`` ran out.
+    """
+    m = y.shape[-1]
+    if y.shape[0] == 0:
+        return t0
+    # rounding of s(t) is about M * eps * max|y|: stop there.
+    tol = 8.0 * m * _EPS64 * (1.0 + y.abs().amax(-1))
+    t = t0
+    dx = dx_old = hi - lo
+    for it in range(max_iter):
+        f, slope = f_and_slope(t)
+        done = f.abs() <= tol
+        if bool(done.all()):
+            break
+        lo = torch.where(f > 0, t, lo)
+        hi = torch.where(f < 0, t, hi)
+        mid = 0.5 * (lo + hi)
+        if it < 60:
+            step = f / slope
+            newton = t + step
+            use = (slope > 0) & (newton > lo) & (newton < hi) & (step.abs() < 0.5 * dx_old)
+            dx_old, dx = dx, torch.where(use, step.abs(), 0.5 * (hi - lo))
+            nxt = torch.where(use, newton, mid)
+        else:
+            nxt = mid
+        t = torch.where(done, t, nxt)
+    return t

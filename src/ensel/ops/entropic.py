@@ -1,0 +1,97 @@
+"""Entropic top-k: the binary-entropy regularised relaxation.
+
+For scores ``c`` and ``epsilon > 0``,
+
+    z = argmax_{0 <= z <= 1, sum z = k}  c.z + epsilon * sum_i H(z_i)
+      = sigmoid((c - tau) / epsilon),   tau such that sum z = k,
+
+with ``H(p) = -p log p - (1 - p) log(1 - p)``. ``tau`` is found per row by safeguarded Newton
+(vectorised, float64) on the smooth, decreasing ``s(t) = sum sigmoid(c/epsilon - t)``,
+bracketed by ``[min c/epsilon - L, max c/epsilon - L]`` with ``L = log(k / (M - k))``. For
+``k = M`` the answer is exactly all ones.
+
+Backward (exact): with ``d = z (1 - z) / epsilon``, ``dz/dc = diag(d) - d d^T / sum(d)``, so
+the vector-Jacobian product is ``d * g - d (d . g) / sum(d)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ensel.ops._core import WORK_DTYPE, check_positive, solve_threshold
+
+__all__ = ["entropic_topk"]
+
+
+def _threshold(y: Tensor, k: int) -> Tensor:
+    """``t[B]`` with ``sum sigmoid(y - t) = k`` for every row of ``y[B, M]``, ``k < M``."""
+    m = y.shape[-1]
+    shift = math.log(k / (m - k))
+    # sigmoid(shift) = k / M, so s(min y - shift) >= k >= s(max y - shift).
+    lo = y.amin(-1) - shift
+    hi = y.amax(-1) - shift
+    t0 = (y.mean(-1) - shift).clamp(lo, hi)   # exact when the scores of a row are all equal
+
+    def f_and_slope(t: Tensor) -> tuple[Tensor, Tensor]:
+        z = torch.sigmoid(y - t.unsqueeze(-1))
+        return z.sum(-1) - k, (z - z * z).sum(-1)
+
+    return solve_threshold(y, k, f_and_slope, lo, hi, t0)
+
+
+class _EntropicTopK(torch.autograd.Function):
+    """``c[B, M] -> z[B, M]``; see the module docstring."""
+
+    @staticmethod
+    def forward(c: Tensor, k: int, epsilon: float) -> Tensor:  # type: ignore[override]
+        m = c.shape[-1]
+        if k == m:
+            return torch.ones_like(c)
+        y = c.to(WORK_DTYPE) / epsilon
+        t = _threshold(y, k)
+        return torch.sigmoid(y - t.unsqueeze(-1)).to(c.dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        _, _, epsilon = inputs
+        ctx.epsilon = epsilon
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+        (z,) = ctx.saved_tensors
+        d = z * (1 - z) / ctx.epsilon
+        d_sum = d.sum(-1, keepdim=True)
+        dg = (d * g).sum(-1, keepdim=True)
+        # all z in {0, 1} (e.g. k = M): d = 0 and the gradient is 0
+        coef = torch.where(d_sum > 0, dg / d_sum.clamp_min(torch.finfo(d.dtype).tiny), 0.0)
+        return d * (g - coef), None, None
+
+
+def entropic_topk(c: Tensor, k: int, *, epsilon: float = 1.0) -> Tensor:
+    """Entropic (sigmoid) relaxed top-k mask of every row of ``c``.
+
+    This is the 2-D kernel behind ``topk_mask(..., method="entropic")``, which also checks the
+    scores and handles any ``dim``; call that instead.
+
+    Parameters
+    ----------
+    c : Tensor of shape (B, M)
+        Finite floating-point scores, one row per problem.
+    k : int
+        Mask size, ``1 <= k <= M`` (checked by the caller).
+    epsilon : float, default=1.0
+        Temperature, ``> 0``. Small values give masks close to the hard top-k; the mask is
+        never exactly sparse.
+
+    Returns
+    -------
+    z : Tensor of shape (B, M)
+        ``z = sigmoid((c - tau) / epsilon)`` with ``z.sum(-1) == k``.
+    """
+    epsilon = check_positive(epsilon, "epsilon", "topk_mask(method='entropic')")
+    return _EntropicTopK.apply(c, k, epsilon)
