@@ -57,8 +57,8 @@ QUESTIONS = [
      {"a": "SELECT sum(weight) FROM pet WHERE kind = 'dog'",
       "b": "SELECT sum(weight) FROM pet WHERE kind = 'Dog'",
       "c": "SELECT sum(weight) FROM pet WHERE kind = 'dog'"}),
-    ("Owners with a cat.", "SELECT DISTINCT o.name FROM owner o JOIN pet p ON o.id = p.owner_id "
-     "WHERE p.kind = 'cat'",
+    ("Owners with a cat.", ("SELECT DISTINCT o.name FROM owner o JOIN pet p ON o.id = p.owner_id "
+                            "WHERE p.kind = 'cat'"),
      {"a": "SELECT DISTINCT o.name FROM owner o JOIN pet p ON o.id = p.owner_id "
            "WHERE p.kind = 'cat'",
       "b": "SELECT o.name FROM owner o JOIN pet p ON o.id = p.owner_id WHERE p.kind = 'cat'",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -49,9 +49,9 @@ def _execute(questions: Path, databases: Path, timeout: float, max_rows: int,
 def evaluate(
     questions: QuestionsOpt,
     databases: DatabasesOpt,
-    selector: Annotated[Optional[Path], typer.Option(
+    selector: Annotated[Path | None, typer.Option(
         "--selector", help="A selector saved by 'ensel sql train'.")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", help="Write {n_questions, accuracy: {method: a}} as JSON here.")] = None,
     timeout: TimeoutOpt = 5.0,
     max_rows: MaxRowsOpt = 10_000,

@@ -48,16 +48,22 @@ __all__ = [
     "ExecutedQuestion",
     "ExecutionResult",
     "SQLQuestion",
+    "SQLSelector",
     "SQLiteDatabases",
     "SQLiteEngine",
+    "database_folds",
     "evaluate_selection",
     "execute_questions",
+    "feature_names",
+    "group_features",
     "group_results",
     "has_order_by",
     "load_questions",
+    "m_schema",
     "method_picks",
     "results_match",
-    *_LAZY,
+    "sql_structure",
+    "system_accuracies",
 ]
 
 

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "Engine",
@@ -40,6 +40,8 @@ _ALLOWED_ACTIONS = frozenset({
     sqlite3.SQLITE_FUNCTION,
     getattr(sqlite3, "SQLITE_RECURSIVE", 33),
 })
+
+_E = TypeVar("_E", bound="SQLiteEngine")
 
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
@@ -286,7 +288,7 @@ class SQLiteEngine:
             self._con.close()
             self._con = None
 
-    def __enter__(self) -> SQLiteEngine:
+    def __enter__(self: _E) -> _E:  # noqa: PYI019 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -327,7 +329,7 @@ class SQLiteEngine:
             cursor = con.execute(sql)
             rows = cursor.fetchmany(self.max_rows + 1)
             columns = tuple(d[0] for d in cursor.description or ())
-        except Exception as exc:  # errors are results: sqlite3.Error, ValueError (NUL), ...
+        except Exception as exc:  # noqa: BLE001 - errors are results: sqlite3.Error, ValueError (NUL), ...
             seconds = time.perf_counter() - start
             message = str(exc) or type(exc).__name__
             if isinstance(exc, sqlite3.OperationalError) and "interrupted" in message \

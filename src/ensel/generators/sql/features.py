@@ -58,10 +58,13 @@ _OVERLAP_FEATURES = ("literal_in_question", "literal_missing", "identifier_in_qu
 #: Features the selector's L2 penalty leaves alone (the vote): a strong penalty gives consensus.
 UNPENALIZED = ("group.share",)
 
-_STOP = frozenset(
-    "the a an of in on for to and or is are was were be by with from at as what which who whom "
-    "whose how many much list show give find return all each that this these those their its "
-    "there than do does did have has had me name names".split())
+_STOP = frozenset({
+    "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "is", "are", "was", "were",
+    "be", "by", "with", "from", "at", "as", "what", "which", "who", "whom", "whose", "how",
+    "many", "much", "list", "show", "give", "find", "return", "all", "each", "that", "this",
+    "these", "those", "their", "its", "there", "than", "do", "does", "did", "have", "has", "had",
+    "me", "name", "names",
+})
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -89,7 +92,7 @@ def _parse(sql: str) -> tuple[dict[str, float], tuple[str, ...], frozenset[str]]
     feats["log_length"] = math.log1p(len(sql.split()))
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except Exception:  # sqlglot raises several error types; any failure is "does not parse"
+    except Exception:  # noqa: BLE001 - sqlglot raises several error types: "does not parse"
         feats["parse_error"] = 1.0
         return feats, (), frozenset()
     if tree is None:

@@ -73,7 +73,6 @@ def m_schema(database: str | Path | SQLiteEngine, *, db_id: str | None = None,
         foreign: list[str] = []
         for table in tables:
             info = con.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
-            pk_cols = [row[1] for row in sorted(info, key=lambda r: r[5]) if row[5]]
             fields = []
             for _, col, ctype, _, _, pk in info:
                 parts = [f"{col}:{(ctype or 'TEXT').upper()}"]
