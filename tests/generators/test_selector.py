@@ -221,3 +221,14 @@ def test_database_folds() -> None:
     assert len(database_folds(ids, 10)) == 4                        # one per database
     with pytest.raises(ValueError, match="needs at least 2 databases, got \\['a'\\]"):
         database_folds(["a", "a"], 2)
+
+
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_training_is_deterministic(hidden: tuple) -> None:
+    import torch
+
+    X, mask, correct = toy()
+    first = ListwiseSelector(hidden, alpha=0.1).fit(X, mask, correct).decision_function(X, mask)
+    torch.rand(10)                                         # move the global generator
+    again = ListwiseSelector(hidden, alpha=0.1).fit(X, mask, correct).decision_function(X, mask)
+    assert np.array_equal(first, again)

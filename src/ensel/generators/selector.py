@@ -170,13 +170,13 @@ default="softmax"
         import torch
         from torch import nn
 
-        layers: list[nn.Module] = []
-        width = n_features
-        for h in self.hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(self.dropout)]
-            width = h
         with torch.random.fork_rng():
             torch.manual_seed(self.random_state)
+            layers: list[nn.Module] = []
+            width = n_features
+            for h in self.hidden:
+                layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(self.dropout)]
+                width = h
             net = nn.Sequential(*layers, nn.Linear(width, 1, bias=bool(self.hidden)))
             if not self.hidden:          # linear scorer: start from "all candidates equal"
                 nn.init.zeros_(net[-1].weight)
