@@ -76,7 +76,7 @@ def run_one(dataset: str, pool: str, seed: int, *, max_rows: int | None,
         warnings.simplefilter("ignore")
         (sel, test, members), build_s = _timed(
             lambda: make_tables(dataset, pool, seed=seed, max_rows=max_rows))
-    _, inference_s = _timed(lambda: PredictionTable.from_estimators(members, test.X, test.y))
+    _, inference_s = _timed(lambda: PredictionTable.from_estimators(members, test.X))
     y_test = test.y
     rows: dict[str, dict[str, float]] = {}
     ensel_pred: dict[str, np.ndarray] = {}

@@ -192,3 +192,24 @@ def test_regions_before_fit():
     _, test = hand_tables()
     with pytest.raises(NotFittedError, match="not fitted"):
         KNORAE().regions(test)
+
+
+@pytest.mark.parametrize("cls, params", [
+    (OLA, {}), (LCA, {}), (KNORAE, {"rule": "vote"}), (KNORAE, {"rule": "average"}),
+    (KNORAU, {"rule": "vote"}), (KNORAU, {"rule": "average"}), (METADES, {"rule": "vote"})])
+def test_agreement_shortcut_equals_the_full_computation(cls, params):
+    from ensel.combine.base import Combiner
+
+    from .conftest import synthetic_arrays
+
+    P, y, X = synthetic_arrays(n=160, m=4, seed=3)
+    rng = np.random.default_rng(0)
+    agree = rng.random(160) < 0.5            # half the rows: every member says the same class
+    shared = 0.5 * rng.dirichlet(np.ones(3), size=agree.sum()) + 0.5 * np.eye(3)[y[agree]]
+    P[agree] = shared[:, None, :]
+    table = PredictionTable.from_arrays(P, y=y, X=X)
+    sel, test = table[:100], table[100:]
+    est = cls(n_neighbors=5, **params).fit(sel)
+    full = Combiner.predict_proba(est, test)
+    np.testing.assert_allclose(est.predict_proba(test), full)
+    np.testing.assert_array_equal(est.predict(test), est.classes_[np.argmax(full, axis=1)])

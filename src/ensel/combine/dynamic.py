@@ -4,7 +4,9 @@ The region of competence of a test row is its ``n_neighbors`` nearest rows of th
 table, by Euclidean distance on ``X`` (scikit-learn's ``NearestNeighbors``, ``algorithm="auto"``,
 as DESlib uses). Every method is vectorised over all test rows at once and follows DESlib 0.3.7's
 defaults (no dynamic frienemy pruning, no instance-hardness switch, ``k=7``): its predictions
-agree with DESlib's on the same pool and neighbours. One deliberate difference: where DESlib's
+agree with DESlib's on the same pool and neighbours. Like DESlib, `predict` searches neighbours
+only for the rows where the members disagree (elsewhere every selection gives the common
+label); `select` always covers every row. One deliberate difference: where DESlib's
 KNORA-U gives every member zero weight (no member right on any neighbour) it returns NaN
 probabilities and predicts the first class; here every member then votes with weight one.
 
@@ -73,6 +75,48 @@ class DynamicCombiner(Combiner):
         """
         table = self._check_predict_table(table, "regions")
         return self.neighbors_.kneighbors(table.X, return_distance=False)
+
+    def predict(self, table: PredictionTable) -> np.ndarray:
+        """Class labels; rows where every member predicts the same class skip the search.
+
+        Whatever the selection, the selected members then agree, so the label is that class;
+        only the other rows are searched (DESlib does the same). Equal to
+        ``classes_[argmax(predict_proba(table))]``.
+
+        Parameters
+        ----------
+        table : PredictionTable
+
+        Returns
+        -------
+        y_pred : ndarray of shape (N,)
+        """
+        table = self._check_predict_table(table, "predict")
+        top = np.argmax(table.P, axis=2)
+        out = top[:, 0].copy()
+        rest = np.flatnonzero((top != top[:, :1]).any(axis=1))
+        if rest.size:
+            sub = table[rest]
+            out[rest] = np.argmax(self._combine(sub, self._select(sub)), axis=1)
+        return self.classes_[out]
+
+    def predict_proba(self, table: PredictionTable) -> np.ndarray:
+        """Probabilities of the combined prediction, ``[N, C]``.
+
+        With ``rule="vote"``, rows where every member predicts the same class are one-hot
+        without a neighbour search (every selection gives that).
+        """
+        if getattr(self, "rule", self._rule) != "vote":
+            return super().predict_proba(table)
+        table = self._check_predict_table(table, "predict_proba")
+        top = np.argmax(table.P, axis=2)
+        proba = np.zeros((table.n_samples, table.n_classes))
+        proba[np.arange(table.n_samples), top[:, 0]] = 1.0
+        rest = np.flatnonzero((top != top[:, :1]).any(axis=1))
+        if rest.size:
+            sub = table[rest]
+            proba[rest] = self._combine(sub, self._select(sub))
+        return proba
 
     def _select(self, table: PredictionTable) -> np.ndarray:
         region = self.neighbors_.kneighbors(table.X, return_distance=False)
