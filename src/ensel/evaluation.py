@@ -25,8 +25,32 @@ def evaluate_combiner(combiner: Any, selection: PredictionTable, test: Predictio
 
     Returns a dict with ``accuracy``, ``log_loss``, ``brier``, ``ece``, ``oracle_accuracy``,
     ``best_single``, ``gap_closed``, ``members_per_input``, ``selected_per_input``,
-    ``fit_seconds`` and ``predict_seconds`` (regression: ``mse`` and ``r2`` instead of the
-    classification scores).
+    ``fit_seconds``, ``predict_seconds`` and ``ece_quantile`` (ECE with equal-mass bins)
+    (regression: ``mse`` and ``r2`` instead of the classification scores).
+    """
+    return evaluate_combiner_outputs(combiner, selection, test)[0]
+
+
+def evaluate_combiner_outputs(combiner: Any, selection: PredictionTable, test: PredictionTable,
+                              ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Like `evaluate_combiner`, and also return what the combiner produced on ``test``.
+
+    Parameters
+    ----------
+    combiner : Combiner
+        Any object with ``fit(table)``, ``predict_proba(table)`` (classification) or
+        ``predict(table)`` (regression) and ``select(table)``.
+    selection, test : PredictionTable
+        Labelled tables of the same members: ``combiner`` is fitted on ``selection`` and
+        scored on ``test``.
+
+    Returns
+    -------
+    record : dict of str to float
+        As returned by `evaluate_combiner`.
+    outputs : dict of str to ndarray
+        ``"proba"`` ``[N, C]`` (classification) or ``"prediction"`` (regression), and
+        ``"selection"`` ``[N, M]``, the combiner's per-input selection on ``test``.
     """
     from ensel import metrics
 
@@ -61,8 +85,12 @@ def evaluate_combiner(combiner: Any, selection: PredictionTable, test: Predictio
             best_single=best,
             gap_closed=metrics.gap_closed(accuracy, best, oracle),
         )
+        record["ece_quantile"] = metrics.expected_calibration_error(y, proba,
+                                                                    strategy="quantile")
+        outputs = {"proba": np.asarray(proba), "selection": chosen}
     else:
         y = np.asarray(test.y, dtype=np.float64)
         record.update(mse=metrics.mean_squared_error(y, np.asarray(pred).reshape(y.shape)),
                       r2=metrics.r2_score(y, np.asarray(pred).reshape(y.shape)))
-    return record
+        outputs = {"prediction": np.asarray(pred), "selection": chosen}
+    return record, outputs
