@@ -100,7 +100,7 @@ class ExecutionResult:
     error: str | None = None
     truncated: bool = False
     seconds: float = 0.0
-    _keys: dict[bool, Any] = field(default_factory=dict, repr=False, compare=False)
+    _keys: dict[bool, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
