@@ -17,7 +17,6 @@ from ensel import _validation as V
 # Solvers for the threshold tau run in float64 whatever the input dtype: the constraint
 # sum(z) = k must hold to 1e-5 for M in the hundreds and scores of any scale.
 WORK_DTYPE = torch.float64
-_EPS64 = torch.finfo(torch.float64).eps
 
 
 def check_scores(scores: Any, owner: str) -> Tensor:
@@ -37,7 +36,9 @@ def check_scores(scores: Any, owner: str) -> Tensor:
             f"The 'scores' parameter of {owner} must have at least one dimension (the members). "
             f"Got a 0-d tensor instead."
         )
-    if not bool(torch.isfinite(scores).all()):
+    # a sum is NaN or inf when an entry is; it is ~20x cheaper than isfinite().all(). A sum
+    # that merely overflows falls through to the exact check, which then finds nothing.
+    if not math.isfinite(float(scores.detach().sum())) and not bool(torch.isfinite(scores).all()):
         # the wording lives in ensel._validation; only the failing case pays for the copy
         V.check_finite(
             scores.detach().to("cpu", torch.float64).numpy(),
@@ -88,18 +89,19 @@ def solve_threshold(
     t0: Tensor,
     *,
     max_iter: int = 200,
+    atanh_step: bool = False,
 ) -> Tensor:
     """Find ``t[B]`` with ``s(t) = k`` for a nonincreasing ``s`` on ``[lo, hi]``, per row.
 
     Newton safeguarded by bisection, as in Numerical Recipes' ``rtsafe``: a Newton step is
-    taken only when it stays strictly inside the current bracket and is less than half the
-    step before last; otherwise the bracket is bisected. After 60 iterations only bisection is
-    used, so the loop always ends. ``f_and_slope(t)`` returns ``(s(t) - k, -s'(t))``.
+    taken only when it stays inside the current bracket and is less than half the step before
+    last; otherwise the bracket is bisected. After 60 iterations only bisection is used, so
+    the loop always ends. Works in the dtype of ``y``.
 
     Parameters
     ----------
     y : Tensor of shape (B, M)
-        The (scaled) scores; only used to set the stopping tolerance.
+        The (scaled, shifted) scores; sets the dtype and the stopping tolerance.
     k : int
         Target sum.
     f_and_slope : callable
@@ -108,22 +110,30 @@ def solve_threshold(
         A bracket with ``s(lo) >= k >= s(hi)``.
     t0 : Tensor of shape (B,)
         Start, inside the bracket.
+    max_iter : int, default=200
+        Iteration cap.
+    atanh_step : bool, default=False
+        Replace the Newton step ``f / slope`` by ``atanh(f / slope)`` when ``|f / slope| < 1``:
+        the exact root of ``B exp(-t) - A exp(t)``, the shape of the entropic ``s - k`` when
+        the scores around the root are far apart (where plain Newton crawls).
 
     Returns
     -------
     t : Tensor of shape (B,)
-        The root, ``|s(t) - k| <= 8 M eps64 (1 + max|y|)`` unless ``max_iter`` ran out.
+        The root: ``|s(t) - k| <= 8 eps (M + k + |s'(t)| |t|)`` (the rounding error of
+        evaluating ``s`` in the dtype of ``y``) unless ``max_iter`` ran out.
     """
     m = y.shape[-1]
     if y.shape[0] == 0:
         return t0
-    # rounding of s(t) is about M * eps * max|y|: stop there.
-    tol = 8.0 * m * _EPS64 * (1.0 + y.abs().amax(-1))
+    eps8 = 8.0 * torch.finfo(y.dtype).eps
     t = t0
     dx = dx_old = hi - lo
     for it in range(max_iter):
         f, slope = f_and_slope(t)
-        done = f.abs() <= tol
+        # rounding of s(t): summation (~ (M + k) eps) and y_i - t for the entries in
+        # transition (~ slope |t| eps); |f| below that is as good as it gets
+        done = f.abs() <= eps8 * (m + k + slope * t.abs())
         if bool(done.all()):
             break
         lo = torch.where(f > 0, t, lo)
@@ -131,11 +141,54 @@ def solve_threshold(
         mid = 0.5 * (lo + hi)
         if it < 60:
             step = f / slope
+            if atanh_step:
+                # exact when s - k = B exp(-t) - A exp(t) (two sigmoid tails around the root)
+                step = torch.where(step.abs() < 1, torch.atanh(step.clamp(-1.0, 1.0)), step)
             newton = t + step
-            use = (slope > 0) & (newton > lo) & (newton < hi) & (step.abs() < 0.5 * dx_old)
+            use = (slope > 0) & (newton >= lo) & (newton <= hi) & (step.abs() < 0.5 * dx_old)
             dx_old, dx = dx, torch.where(use, step.abs(), 0.5 * (hi - lo))
             nxt = torch.where(use, newton, mid)
         else:
             nxt = mid
         t = torch.where(done, t, nxt)
     return t
+
+
+def scaled_scores(c: Tensor, epsilon: float) -> tuple[Tensor, Tensor | None]:
+    """``y = (c - max c) / epsilon`` per row, in float64, and in float32 too for float32 ``c``.
+
+    Shifting by the row maximum keeps the threshold near 0 (so its rounding stays small) and
+    puts every score in ``(-inf, 0]``. The float32 copy, when there is one, is for a cheap
+    first solve whose result only starts the float64 one.
+    """
+    y64 = c.to(WORK_DTYPE)
+    y64 = (y64 - y64.amax(-1, keepdim=True)) / epsilon
+    return y64, (y64.to(torch.float32) if c.dtype == torch.float32 else None)
+
+
+def two_phase_threshold(
+    y64: Tensor,
+    y32: Tensor | None,
+    k: int,
+    bracket: Callable[[Tensor, int], tuple[Tensor, Tensor, Tensor]],
+    f_and_slope: Callable[[Tensor, int], Callable[[Tensor], tuple[Tensor, Tensor]]],
+    polish: Callable[[Tensor, int, Tensor], Tensor] | None = None,
+    *,
+    atanh_step: bool = False,
+) -> Tensor:
+    """Threshold ``t[B]`` in float64, started from a float32 solve when ``y32`` is given.
+
+    ``bracket(y, k) -> (lo, hi, t0)``; ``f_and_slope(y, k)`` builds the function handed to
+    :func:`solve_threshold`; ``polish(y, k, t)`` (optional) improves a nearly exact root.
+    """
+    lo, hi, t0 = bracket(y64, k)
+    if y32 is not None and y32.shape[0]:
+        lo32, hi32, t32 = bracket(y32, k)
+        t32 = solve_threshold(y32, k, f_and_slope(y32, k), lo32, hi32, t32, max_iter=30,
+                              atanh_step=atanh_step)
+        start = t32.to(WORK_DTYPE)
+        if polish is not None:
+            start = polish(y64, k, start)
+        t0 = torch.where(torch.isfinite(start), start, t0).clamp(lo, hi)
+    t = solve_threshold(y64, k, f_and_slope(y64, k), lo, hi, t0, atanh_step=atanh_step)
+    return polish(y64, k, t) if polish is not None else t

@@ -17,30 +17,35 @@ the vector-Jacobian product is ``d * g - d (d . g) / sum(d)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ensel.ops._core import WORK_DTYPE, check_positive, solve_threshold
+from ensel.ops._core import check_positive, scaled_scores, two_phase_threshold
 
 __all__ = ["entropic_topk"]
 
 
-def _threshold(y: Tensor, k: int) -> Tensor:
-    """``t[B]`` with ``sum sigmoid(y - t) = k`` for every row of ``y[B, M]``, ``k < M``."""
+def _bracket(y: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``lo, hi, t0`` with ``s(lo) >= k >= s(hi)`` for rows of ``y`` whose maximum is 0."""
     m = y.shape[-1]
     shift = math.log(k / (m - k))
     # sigmoid(shift) = k / M, so s(min y - shift) >= k >= s(max y - shift).
     lo = y.amin(-1) - shift
-    hi = y.amax(-1) - shift
+    hi = torch.full_like(lo, -shift)
     t0 = (y.mean(-1) - shift).clamp(lo, hi)   # exact when the scores of a row are all equal
+    return lo, hi, t0
 
+
+def _f_and_slope(y: Tensor, k: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     def f_and_slope(t: Tensor) -> tuple[Tensor, Tensor]:
         z = torch.sigmoid(y - t.unsqueeze(-1))
-        return z.sum(-1) - k, (z - z * z).sum(-1)
+        s = z.sum(-1)
+        return s - k, s - (z * z).sum(-1)          # slope = sum z (1 - z)
 
-    return solve_threshold(y, k, f_and_slope, lo, hi, t0)
+    return f_and_slope
 
 
 class _EntropicTopK(torch.autograd.Function):
@@ -51,8 +56,8 @@ class _EntropicTopK(torch.autograd.Function):
         m = c.shape[-1]
         if k == m:
             return torch.ones_like(c)
-        y = c.to(WORK_DTYPE) / epsilon
-        t = _threshold(y, k)
+        y, y32 = scaled_scores(c, epsilon)
+        t = two_phase_threshold(y, y32, k, _bracket, _f_and_slope, atanh_step=True)
         return torch.sigmoid(y - t.unsqueeze(-1)).to(c.dtype)
 
     @staticmethod

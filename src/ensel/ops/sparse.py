@@ -17,28 +17,31 @@ zero elsewhere, applied as a vector-Jacobian product ``(g_F - mean_F(g)) / epsil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ensel.ops._core import WORK_DTYPE, check_positive, solve_threshold
+from ensel.ops._core import check_positive, scaled_scores, two_phase_threshold
 
 __all__ = ["sparse_topk"]
 
 
-def _threshold(y: Tensor, k: int) -> Tensor:
-    """``t[B]`` with ``sum clip(y - t, 0, 1) = k`` for every row of ``y[B, M]`` (float64)."""
+def _bracket(y: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``lo, hi, t0`` with ``s(lo) >= k >= s(hi)`` for rows of ``y`` whose maximum is 0."""
     m = y.shape[-1]
-    y_max = y.amax(-1)
-    # s(y_min - k/M) >= M * (k/M) = k and s(y_max - k/M) <= k: a bracket without sorting.
+    # s(min y - k/M) >= M * (k/M) = k and s(max y - k/M) <= k: a bracket without sorting.
     lo = y.amin(-1) - k / m
-    hi = y_max - k / m
-    t0 = 0.5 * (lo + hi)
+    hi = torch.full_like(lo, -k / m)
     if k == 1:
-        # the largest entry alone saturates at y_max - 1, so s(y_max - 1) >= 1
-        lo = t0 = torch.maximum(lo, y_max - 1.0)
+        # the largest entry (0) alone saturates at t = -1, so s(-1) >= 1
+        lo = lo.clamp_min(-1.0)
+        return lo, hi, lo
+    return lo, hi, 0.5 * (lo + hi)
 
+
+def _f_and_slope(y: Tensor, k: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     def f_and_slope(t: Tensor) -> tuple[Tensor, Tensor]:
         z = (y - t.unsqueeze(-1)).clamp_(0.0, 1.0)
         s = z.sum(-1)
@@ -46,8 +49,11 @@ def _threshold(y: Tensor, k: int) -> Tensor:
         n_free = z.ceil().sum(-1) - z.floor_().sum(-1)
         return s - k, n_free
 
-    t = solve_threshold(y, k, f_and_slope, lo, hi, t0)
-    # Exact step on the current piece: t = (sum_F y - (k - #saturated)) / |F|.
+    return f_and_slope
+
+
+def _exact_step(y: Tensor, k: int, t: Tensor) -> Tensor:
+    """Newton step on the piece of ``t``: ``(sum_F y - (k - #saturated)) / |F|``, exact there."""
     z = (y - t.unsqueeze(-1)).clamp_(0.0, 1.0)
     free = z.ceil() - z.floor()
     n_free = free.sum(-1)
@@ -64,8 +70,8 @@ class _SparseTopK(torch.autograd.Function):
         m = c.shape[-1]
         if k == m:
             return torch.ones_like(c)
-        y = c.to(WORK_DTYPE) / epsilon
-        t = _threshold(y, k)
+        y, y32 = scaled_scores(c, epsilon)
+        t = two_phase_threshold(y, y32, k, _bracket, _f_and_slope, _exact_step)
         return (y - t.unsqueeze(-1)).clamp_(0.0, 1.0).to(c.dtype)
 
     @staticmethod
