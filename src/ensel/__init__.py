@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "DifferentiableSelector": "ensel.combine.learned",
-    "NeuralEnsembler": "ensel.combine.learned",
+    "NeuralEnsembler": "ensel.combine.neural",
     "SelectiveEnsemble": "ensel.estimator",
     "SelectiveEnsembleClassifier": "ensel.estimator",
     "SelectiveEnsembleRegressor": "ensel.estimator",

@@ -35,7 +35,7 @@ class Combiner(BaseEstimator):
     Class attributes describe what a combiner needs: ``_tasks`` (tasks it handles),
     ``_needs_labels`` (``fit`` needs ``y``), ``_needs_inputs`` (``X`` at fit and predict),
     ``_needs_labels_at_predict`` (only `Oracle`), ``_static`` (the same selection for every
-    input).
+    input), ``_selection_from_inputs`` (the selection depends on ``X`` only).
     """
 
     _tasks: ClassVar[tuple[str, ...]] = CLASSIFICATION
@@ -43,6 +43,17 @@ class Combiner(BaseEstimator):
     _needs_inputs: ClassVar[bool] = False
     _needs_labels_at_predict: ClassVar[bool] = False
     _static: ClassVar[bool] = False
+    _selection_from_inputs: ClassVar[bool] = False
+
+    @property
+    def selection_needs_predictions_(self) -> bool:
+        """Whether choosing the members for an input needs every member's prediction on it.
+
+        False for static combiners (a fixed selection) and for dynamic ones that select from
+        the inputs alone (OLA, KNORA-E, KNORA-U): a deployed ensemble then runs only the
+        selected members. `SelectiveEnsemble` and the cost metrics read this.
+        """
+        return not (self._static or self._selection_from_inputs)
 
     # ------------------------------------------------------------------ public API
     def fit(self, table: PredictionTable) -> Combiner:

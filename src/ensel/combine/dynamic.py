@@ -156,6 +156,8 @@ class OLA(DynamicCombiner):
     [1.0, 1.0]
     """
 
+    _selection_from_inputs = True
+
     def __init__(self, n_neighbors: int = 7) -> None:
         self.n_neighbors = n_neighbors
 
@@ -222,6 +224,8 @@ class KNORAE(DynamicCombiner):
     True
     """
 
+    _selection_from_inputs = True
+
     def __init__(self, n_neighbors: int = 7, *, rule: str = "vote") -> None:
         self.n_neighbors = n_neighbors
         self.rule = rule
@@ -257,6 +261,8 @@ class KNORAU(DynamicCombiner):
     >>> float(weights.max()) <= 5
     True
     """
+
+    _selection_from_inputs = True
 
     def __init__(self, n_neighbors: int = 7, *, rule: str = "vote") -> None:
         self.n_neighbors = n_neighbors
