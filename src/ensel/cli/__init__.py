@@ -37,6 +37,11 @@ from ensel.cli.demo import demo  # noqa: E402
 
 app.command()(demo)
 
+from ensel.cli.benchmark import benchmark, report  # noqa: E402
+
+app.command()(benchmark)
+app.command()(report)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""

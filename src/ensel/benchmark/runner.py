@@ -1,0 +1,660 @@
+"""Run every combiner side by side on the built-in suites or on a user's prediction table.
+
+`plan_benchmark` checks every argument and resolves what will run (before any model is fitted);
+`run_benchmark` runs the plan and writes ``results.json``, ``results.md`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ensel.benchmark.peers import DESLIB_METHODS, PREFIX, DESlibCombiner, deslib_available
+from ensel.benchmark.suites import SUITES, expected_seconds
+from ensel.table import PredictionTable
+
+SELECTOR = "e2e-cel"
+"""Registry name of the DifferentiableSelector (the one swept over ``k``)."""
+
+USER_POOL = "user"
+"""Pool name recorded for a user's table."""
+
+_PACKAGES = ("ensel", "numpy", "scipy", "scikit-learn", "torch", "deslib", "matplotlib",
+             "rich", "typer")
+
+
+@dataclass
+class Plan:
+    """What a benchmark run will do; made by `plan_benchmark`.
+
+    Attributes
+    ----------
+    suite : str
+        ``"quick"``, ``"full"`` or ``"table"`` (a user's table).
+    parts : list of (dataset, pool, rows)
+        Rows is the stratified subsample size, None for all rows.
+    seeds : list of int
+    combiners : list of str
+        ensel registry names.
+    peers : list of str
+        DESlib method names (without the ``deslib:`` prefix).
+    ks : list of int
+        Fixed ``k`` of the DifferentiableSelector sweep (empty: no sweep).
+    tables : tuple of PredictionTable or None
+        ``(selection, test)`` of a user's table.
+    split : str
+        How selection and test data were made, in words.
+    skipped : list of dict
+        ``{"combiner" or "dataset", "reason"}`` for what will not run.
+    """
+
+    suite: str
+    parts: list[tuple[str, str, int | None]]
+    seeds: list[int]
+    combiners: list[str]
+    peers: list[str]
+    ks: list[int]
+    tables: tuple[PredictionTable, PredictionTable] | None = None
+    split: str = ""
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        """Every combiner name as recorded, sweep included."""
+        return ([*self.combiners, *(PREFIX + p for p in self.peers)]
+                + [f"{SELECTOR}[k={k}]" for k in self.ks])
+
+    def expected_seconds(self) -> float | None:
+        """Rough wall time on 2 cores (None for a user's table or unmeasured parts)."""
+        if self.tables is not None:
+            return None
+        return expected_seconds(self.parts, len(self.seeds), len(self.ks))
+
+
+def _check_int(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"The '{name}' parameter must be an int >= {low}. Got {value!r} instead.")
+    return int(value)
+
+
+def _parse_names(combiners: Sequence[str] | None) -> list[str] | None:
+    if combiners is None:
+        return None
+    names: list[str] = []
+    for item in combiners:
+        names += [part.strip() for part in str(item).split(",") if part.strip()]
+    return names or None
+
+
+def resolve_combiners(combiners: Sequence[str] | None, *, deslib: bool | None = None,
+                      ) -> tuple[list[str], list[str]]:
+    """Split and check combiner names into ensel registry names and DESlib methods.
+
+    Parameters
+    ----------
+    combiners : sequence of str or None
+        Registry names (`ensel.combine.COMBINERS`), ``"deslib:<method>"`` for a DESlib method,
+        ``"deslib"`` for all four; items may be comma-separated. None means every registered
+        combiner and (when installed) every DESlib method.
+    deslib : bool or None, default=None
+        Force DESlib on or off; None runs it when installed.
+
+    Returns
+    -------
+    combiners : list of str
+    peers : list of str
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a DESlib method asked for when DESlib is not installed.
+    """
+    from ensel.combine import COMBINERS
+
+    names = _parse_names(combiners)
+    have_deslib = deslib_available()
+    if names is None:
+        peers = list(DESLIB_METHODS) if (have_deslib if deslib is None else deslib) else []
+        if peers and not have_deslib:
+            raise ValueError("DESlib's methods were asked for but DESlib is not installed; "
+                             "install it with: pip install ensel[peers]")
+        return list(COMBINERS), peers
+    known = [*COMBINERS, "deslib", *(PREFIX + m for m in DESLIB_METHODS)]
+    ours: list[str] = []
+    peers = []
+    for name in names:
+        if name in COMBINERS:
+            ours.append(name)
+        elif name == "deslib":
+            peers += list(DESLIB_METHODS)
+        elif name.startswith(PREFIX) and name[len(PREFIX):] in DESLIB_METHODS:
+            peers.append(name[len(PREFIX):])
+        else:
+            raise ValueError(f"Unknown combiner {name!r}; choose from {known}.")
+    if deslib is False:
+        peers = []
+    if peers and not have_deslib:
+        raise ValueError(f"{', '.join(PREFIX + p for p in peers)} need DESlib, which is not "
+                         f"installed; install it with: pip install ensel[peers]")
+    return list(dict.fromkeys(ours)), list(dict.fromkeys(peers))
+
+
+def load_user_tables(path: str | Path, *, split_seed: int = 0, test_size: float = 0.5,
+                     ) -> tuple[PredictionTable, PredictionTable, str]:
+    """A user's saved table as ``(selection, test, description of the split)``.
+
+    When ``path`` holds ``selection/`` and ``test/`` sub-tables they are used as they are;
+    otherwise the table at ``path`` is split, stratified, into selection and test parts.
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory written by `PredictionTable.save`, or one with ``selection/`` and
+        ``test/`` sub-directories so written.
+    split_seed : int, default=0
+        Seed of the split.
+    test_size : float, default=0.5
+        Share of rows in the test part.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is missing or holds no saved table.
+    ValueError
+        For an unlabelled or regression table, or selection and test parts that disagree.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Table {path} does not exist.")
+    if (path / "selection").is_dir() and (path / "test").is_dir():
+        sel = PredictionTable.load(path / "selection")
+        test = PredictionTable.load(path / "test")
+        how = f"selection and test parts as saved in {path}"
+        if sel.members != test.members:
+            raise ValueError(f"{path}: the selection and test tables have different members "
+                             f"({sel.members} vs {test.members}).")
+        sel_classes = None if sel.classes is None else np.asarray(sel.classes).tolist()
+        test_classes = None if test.classes is None else np.asarray(test.classes).tolist()
+        if sel_classes != test_classes:
+            raise ValueError(f"{path}: the selection and test tables have different classes "
+                             f"({sel_classes} vs {test_classes}).")
+        tables = [("selection", sel), ("test", test)]
+    else:
+        table = PredictionTable.load(path)
+        tables = [("table", table)]
+    for part, t in tables:
+        if t.task != "classification":
+            raise ValueError(f"{path}: the benchmark scores classification tables; the {part} "
+                             f"table is a {t.task} table.")
+        if t.y is None:
+            raise ValueError(f"{path}: the {part} table has no labels y; the benchmark needs "
+                             f"them to fit and score the combiners.")
+    if len(tables) == 2:
+        return sel, test, how
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(table.y)
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    idx = np.arange(table.n_samples)
+    sel_idx, test_idx = train_test_split(idx, test_size=test_size, stratify=stratify,
+                                         random_state=split_seed)
+    how = (f"{path} split {100 * (1 - test_size):.0f}/{100 * test_size:.0f} into selection/"
+           f"test, {'stratified, ' if stratify is not None else ''}seed {split_seed}")
+    return table[np.sort(sel_idx)], table[np.sort(test_idx)], how
+
+
+def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
+                   combiners: Sequence[str] | None = None, seeds: int | None = None,
+                   ks: Sequence[int] | None = None, datasets: Sequence[str] | None = None,
+                   pools: Sequence[str] | None = None, max_rows: int | None = None,
+                   deslib: bool | None = None, split_seed: int = 0) -> Plan:
+    """Check the arguments of a benchmark run and resolve what will run.
+
+    Parameters
+    ----------
+    suite : {"quick", "full"}, default="quick"
+        Built-in suite (ignored with ``table``).
+    table : str or Path, optional
+        A user's saved PredictionTable (see `load_user_tables`) instead of a suite.
+    combiners : sequence of str, optional
+        Names to run (see `resolve_combiners`); default every combiner and DESlib method.
+    seeds : int, optional
+        Seeds 0 .. seeds - 1; default the suite's (1 for quick and a table, 3 for full).
+    ks : sequence of int, optional
+        Fixed ``k`` at which the DifferentiableSelector is also run (only when ``"e2e-cel"``
+        runs); default the suite's, ``[]`` for none.
+    datasets, pools : sequence of str, optional
+        Restrict the suite to these datasets / pools.
+    max_rows : int, optional
+        Cap on the rows of every dataset (stratified subsample), for smoke runs.
+    deslib : bool, optional
+        Force DESlib's methods on or off (default: on when installed).
+    split_seed : int, default=0
+        Seed of the selection/test split of a user's table.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        Unknown suite, combiner, dataset or pool; bad numbers; inconsistent options.
+    FileNotFoundError
+        A missing table or built-in dataset file.
+    """
+    from ensel.datasets import DATASETS, load_dataset
+    from ensel.protocol import POOLS
+
+    ours, peers = resolve_combiners(combiners, deslib=deslib)
+    skipped: list[dict[str, Any]] = []
+    if max_rows is not None:
+        max_rows = _check_int(max_rows, "max_rows", 20)
+    split_seed = _check_int(split_seed, "split_seed", 0)
+    if table is not None:
+        if datasets or pools:
+            raise ValueError("--table runs on the given table only; it cannot be combined "
+                             "with --datasets or --pools.")
+        sel, test, how = load_user_tables(table, split_seed=split_seed)
+        n_seeds = 1 if seeds is None else _check_int(seeds, "seeds", 1)
+        default_ks = SUITES["quick"].ks
+        if sel.X is None or test.X is None:
+            from ensel.combine import COMBINERS
+
+            reason = "needs the inputs X; the table has none"
+            for name in list(ours):
+                if getattr(COMBINERS[name], "_needs_inputs", False):
+                    ours.remove(name)
+                    skipped.append({"combiner": name, "reason": reason})
+            for name in peers:
+                skipped.append({"combiner": PREFIX + name, "reason": reason})
+            peers = []
+        name = Path(table).resolve().name or "table"
+        parts = [(name, USER_POOL, None)]
+        suite_name = "table"
+        tables: tuple[PredictionTable, PredictionTable] | None = (sel, test)
+    else:
+        if suite not in SUITES:
+            raise ValueError(f"Unknown suite {suite!r}; choose one of {sorted(SUITES)}.")
+        spec = SUITES[suite]
+        n_seeds = spec.seeds if seeds is None else _check_int(seeds, "seeds", 1)
+        default_ks = spec.ks
+        caps = dict(spec.datasets)
+        chosen = list(caps) if not datasets else list(dict.fromkeys(datasets))
+        for name in chosen:
+            if name not in DATASETS:
+                raise ValueError(f"Unknown dataset {name!r}; choose from {list(DATASETS)}.")
+        chosen_pools = list(spec.pools) if not pools else list(dict.fromkeys(pools))
+        for pool in chosen_pools:
+            if pool not in POOLS:
+                raise ValueError(f"Unknown pool {pool!r}; choose from {list(POOLS)}.")
+        parts = []
+        for name in chosen:
+            if name in ("letter", "pendigits"):
+                try:
+                    from ensel.datasets import shared_datasets_dir
+
+                    present = (shared_datasets_dir() / f"{name}.csv.gz").is_file()
+                except FileNotFoundError:
+                    present = False
+                if not present:
+                    if name in spec.optional and not datasets:
+                        skipped.append({"dataset": name,
+                                        "reason": "its file is missing (set ENSEL_DATASETS)"})
+                        continue
+                    load_dataset(name)   # raises FileNotFoundError with the paths tried
+            rows = caps.get(name)
+            if max_rows is not None:
+                rows = max_rows if rows is None else min(rows, max_rows)
+            parts += [(name, pool, rows) for pool in chosen_pools]
+        suite_name = suite
+        tables = None
+        how = "DESIGN.md protocol: stratified 50/25/25 base-train/selection/test, seed = run seed"
+    if ks is None:
+        k_list = list(default_ks)
+    else:
+        k_list = [_check_int(k, "ks", 1) for k in ks]
+    if SELECTOR not in ours:
+        k_list = []
+    return Plan(suite=suite_name, parts=parts, seeds=list(range(n_seeds)), combiners=ours,
+                peers=peers, ks=sorted(set(k_list)), tables=tables, split=how,
+                skipped=skipped)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of ensel and the packages a benchmark depends on (None: absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _header(plan: Plan, command: str) -> dict[str, Any]:
+    return {
+        "suite": plan.suite,
+        "command": command,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": 1,
+        "packages": package_versions(),
+        "seeds": plan.seeds,
+        "parts": [{"dataset": d, "pool": p, "max_rows": r} for d, p, r in plan.parts],
+        "combiners": plan.names,
+        "ks": plan.ks,
+        "split": plan.split,
+        "skipped": list(plan.skipped),
+        "failures": [],
+        "expected_seconds": plan.expected_seconds(),
+    }
+
+
+def _make(name: str, seed: int) -> Any:
+    from ensel.combine import get_combiner
+
+    est = get_combiner(name)()
+    if "random_state" in est.get_params():
+        est.set_params(random_state=seed)
+    return est
+
+
+def _selection_frequency(selection: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """``[M, C]``: share of the inputs of each true class for which each member is picked."""
+    chosen = (np.abs(np.asarray(selection)) > 0).astype(np.float64)
+    freq = np.full((chosen.shape[1], n_classes), np.nan)
+    for c in range(n_classes):
+        rows = y == c
+        if rows.any():
+            freq[:, c] = chosen[rows].mean(axis=0)
+    return freq
+
+
+class _Runner:
+    """One run of a plan: the loop, progress, records, plot data and failures."""
+
+    def __init__(self, plan: Plan, out: Path, command: str, console: Any) -> None:
+        self.plan = plan
+        self.out = out
+        self.console = console
+        self.header = _header(plan, command)
+        self.records: list[dict[str, Any]] = []
+        self.plots: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ tables
+    def _tables(self, dataset: str, pool: str, rows: int | None, seed: int,
+                ) -> tuple[PredictionTable, PredictionTable, int]:
+        if self.plan.tables is not None:
+            sel, test = self.plan.tables
+            return sel, test, sel.n_samples + test.n_samples
+        from ensel.datasets import load_dataset
+        from ensel.protocol import make_tables
+
+        n_available = len(load_dataset(dataset)[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=rows)
+        return sel, test, n_available
+
+    # ------------------------------------------------------------------ one combiner
+    def _evaluate(self, name: str, make: Any, sel: PredictionTable, test: PredictionTable,
+                  base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        from ensel.evaluation import evaluate_combiner_outputs
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                record, outputs = evaluate_combiner_outputs(make(), sel, test)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one combiner failing must not lose the others' results
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.header["failures"].append({"dataset": base["dataset"], "pool": base["pool"],
+                                            "seed": base["seed"], "combiner": name,
+                                            "error": error})
+            from rich.markup import escape
+
+            self.console.print(f"[red]{escape(base['dataset'])}/{escape(base['pool'])} seed "
+                               f"{base['seed']}: {escape(name)} failed: {escape(error)}[/red]")
+            return None
+        full = {**base, "combiner": name, **record}
+        self.records.append(full)
+        return full, outputs
+
+    # ------------------------------------------------------------------ one part x seed
+    def run_part(self, dataset: str, pool: str, rows: int | None, seed: int,
+                 progress: Any, task: Any) -> None:
+        from ensel import metrics
+
+        plan = self.plan
+        label = f"{dataset}/{pool} seed {seed}"
+        n_before = len(self.records)
+        progress.update(task, description=f"{label}: building tables")
+        start = time.perf_counter()
+        sel, test, n_available = self._tables(dataset, pool, rows, seed)
+        tables_s = time.perf_counter() - start
+        progress.advance(task)
+        base = {"dataset": dataset, "pool": pool, "seed": seed, "k": None,
+                "n_members": sel.n_members, "n_classes": sel.n_classes,
+                "n_selection": sel.n_samples, "n_test": test.n_samples,
+                "n_rows": (rows if rows is not None and rows < n_available else n_available)
+                if plan.tables is None else sel.n_samples + test.n_samples,
+                "n_rows_available": n_available}
+        first_seed = seed == plan.seeds[0]
+        probas: dict[str, np.ndarray] = {}
+        selector: tuple[str, np.ndarray] | None = None
+        default_selector: Any = None
+        for name in plan.combiners:
+            progress.update(task, description=f"{label}: {name}")
+            holder: dict[str, Any] = {}
+
+            def make(name: str = name, holder: dict = holder) -> Any:
+                holder["est"] = _make(name, seed)
+                return holder["est"]
+
+            done = self._evaluate(name, make, sel, test, {**base, "family": "ensel"})
+            progress.advance(task)
+            if done is None:
+                continue
+            probas[name] = done[1]["proba"]
+            if name == SELECTOR:
+                default_selector = (holder["est"], done)
+                selector = (name, done[1]["selection"])
+        if plan.peers:
+            from ensel._sklearn_compat import table_members
+
+            pool_members = table_members(sel, test) if sel.X is not None else None
+            for method in plan.peers:
+                name = PREFIX + method
+                progress.update(task, description=f"{label}: {name}")
+                done = self._evaluate(
+                    name, lambda method=method: DESlibCombiner(method, pool_members,
+                                                                random_state=seed),
+                    sel, test, {**base, "family": "deslib"})
+                progress.advance(task)
+                if done is not None:
+                    probas[name] = done[1]["proba"]
+        for k in plan.ks:
+            name = f"{SELECTOR}[k={k}]"
+            progress.update(task, description=f"{label}: {name}")
+            if k > sel.n_members:
+                note = {"combiner": name, "reason": f"k={k} exceeds the {sel.n_members} members"}
+                if note not in self.header["skipped"]:
+                    self.header["skipped"].append(note)
+                progress.advance(task)
+                continue
+            reused = self._reuse(default_selector, k, seed)
+            if reused is not None:
+                self.records.append({**reused, "combiner": name, "k": k, "family": "sweep"})
+            else:
+                from ensel.combine.learned import DifferentiableSelector
+
+                done = self._evaluate(
+                    name, lambda k=k: DifferentiableSelector(k=k, random_state=seed),
+                    sel, test, {**base, "k": k, "family": "sweep"})
+                if done is not None and selector is None and k == 3:
+                    selector = (name, done[1]["selection"])
+            progress.advance(task)
+        if first_seed:
+            y = np.asarray(test.y)
+            entry: dict[str, Any] = {
+                "dataset": dataset, "pool": pool, "seed": seed,
+                "members": list(test.members),
+                "classes": [str(c) for c in np.asarray(test.classes).tolist()],
+                "disagreement": metrics.disagreement(np.asarray(test.P), y),
+                "selector": None if selector is None else selector[0],
+                "selection_frequency": None if selector is None else
+                _selection_frequency(selector[1], y, test.n_classes),
+                "reliability": {},
+            }
+            for name, proba in probas.items():
+                curve = metrics.reliability_curve(y, proba, n_bins=10)
+                entry["reliability"][name] = {"confidence": curve["confidence"],
+                                              "accuracy": curve["accuracy"],
+                                              "counts": curve["counts"]}
+            self.plots.append(entry)
+        self.console.print(f"{label}: tables {tables_s:.1f} s, {len(self.records) - n_before} "
+                           f"results in {time.perf_counter() - start:.1f} s", markup=False)
+
+    def _reuse(self, default: Any, k: int, seed: int) -> dict[str, Any] | None:
+        """The default selector's record when it is exactly ``DifferentiableSelector(k=k)``."""
+        if default is None:
+            return None
+        from ensel.combine.learned import DifferentiableSelector
+
+        est, (record, _) = default
+        if est.k == "auto" or getattr(est, "k_", None) != k:
+            return None
+        same = DifferentiableSelector(k=k, random_state=seed).get_params()
+        mine = {**est.get_params(), "k": k}
+        return dict(record) if same == mine else None
+
+    # ------------------------------------------------------------------ output
+    def write(self, *, final: bool, wall: float) -> dict[str, Path]:
+        from ensel.report.results import load_results, write_results
+        from ensel.report.tables import markdown
+
+        self.header["wall_seconds"] = wall
+        self.header["complete"] = final
+        self.out.mkdir(parents=True, exist_ok=True)
+        paths = {"results": write_results(self.out / "results.json", self.header,
+                                          self.records, self.plots)}
+        document = load_results(paths["results"])
+        paths["markdown"] = self.out / "results.md"
+        paths["markdown"].write_text(markdown(document) + "\n")
+        if final:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                self.console.print("report.html not written: matplotlib is missing "
+                                   "(pip install ensel[report]).")
+                return paths
+            from ensel.report.html import write_report
+
+            paths["report"] = write_report(document, self.out / "report.html")
+        return paths
+
+
+def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
+                  console: Any = None) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Run ``plan`` and write ``results.json``, ``results.md`` and ``report.html`` to ``out``.
+
+    Every (dataset, pool, seed) builds its tables once (the DESIGN.md protocol, or the user's
+    table), then fits every combiner on the selection part and scores it on the test part.
+    Torch runs on one thread for the run. ``results.json`` and ``results.md`` are rewritten
+    after every (dataset, pool, seed), so an interrupted run keeps what it finished.
+
+    Parameters
+    ----------
+    plan : Plan
+        From `plan_benchmark`.
+    out : str or Path
+        Output directory (created).
+    command : str, default=""
+        The command line, recorded in the header.
+    console : rich.console.Console, optional
+        Where progress goes (default: standard error).
+
+    Returns
+    -------
+    paths : dict of str to Path
+        ``"results"``, ``"markdown"`` and (with matplotlib) ``"report"``.
+    header : dict
+        The run's header, with ``failures`` (combiners that raised) and ``wall_seconds``.
+    """
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn)
+
+    console = console or Console(stderr=True)
+    runner = _Runner(plan, Path(out), command, console)
+    per_part = 1 + len(plan.combiners) + len(plan.peers) + len(plan.ks)
+    total = per_part * len(plan.parts) * len(plan.seeds)
+    threads = None
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
+    start = time.perf_counter()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as progress:
+            task = progress.add_task("starting", total=total)
+            for dataset, pool, rows in plan.parts:
+                for seed in plan.seeds:
+                    runner.run_part(dataset, pool, rows, seed, progress, task)
+                    runner.write(final=False, wall=time.perf_counter() - start)
+        paths = runner.write(final=True, wall=time.perf_counter() - start)
+    finally:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+    return paths, runner.header
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"about 4 min"`` / ``"about 40 s"`` / ``"unknown"``.
+
+    Examples
+    --------
+    >>> format_duration(250), format_duration(42), format_duration(None)
+    ('about 4 min', 'about 42 s', 'unknown')
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as typed: ``ensel`` followed by the arguments."""
+    import shlex
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["ensel", *(shlex.quote(a) for a in args)])

@@ -1,0 +1,168 @@
+"""``ensel benchmark`` and ``ensel report``: every combiner side by side, and the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _ks(value: Optional[str]) -> Optional[list[int]]:
+    if value is None:
+        return None
+    if value.strip().lower() in ("none", ""):
+        return []
+    out = []
+    for part in value.split(","):
+        part = part.strip()
+        if "-" in part:
+            low, _, high = part.partition("-")
+            if not (low.isdigit() and high.isdigit()):
+                raise ValueError(f"--ks takes ints, ranges like 1-5, or 'none'. Got {value!r}.")
+            out += list(range(int(low), int(high) + 1))
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise ValueError(f"--ks takes ints, ranges like 1-5, or 'none'. Got {value!r}.")
+    return out
+
+
+def _split(values: Optional[list[str]]) -> Optional[list[str]]:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def benchmark(
+    suite: str = typer.Option(
+        "quick", help="Built-in suite: 'quick' (digits, breast_cancer and subsamples of "
+                      "pendigits and letter; 1 seed; minutes) or 'full' (all four datasets in "
+                      "full; 3 seeds)."),
+    table: Optional[Path] = typer.Option(
+        None, help="Run on a saved PredictionTable instead of a suite (needs y; X for the "
+                   "dynamic combiners). A directory with selection/ and test/ sub-tables is "
+                   "used as is, otherwise the table is split 50/50 (stratified, --split-seed)."),
+    combiners: Optional[list[str]] = typer.Option(
+        None, help="Combiners to run (repeat or comma-separate): registry names such as "
+                   "'stacking', 'e2e-cel', and 'deslib:knora-e' (or 'deslib' for all of "
+                   "DESlib's). Default: all, DESlib's when installed."),
+    seeds: Optional[int] = typer.Option(
+        None, help="Number of seeds 0..N-1 (default: 1 for quick and --table, 3 for full)."),
+    out: Path = typer.Option(Path("ensel-benchmark"), help="Output directory."),
+    datasets: Optional[list[str]] = typer.Option(
+        None, help="Only these datasets of the suite (repeat or comma-separate)."),
+    pools: Optional[list[str]] = typer.Option(
+        None, help="Only these pools: specialists, natural."),
+    ks: Optional[str] = typer.Option(
+        None, help="Fixed k at which e2e-cel is also run, e.g. '1,3' or '1-5' or 'none' "
+                   "(default: 1,3 for quick, 1-5 for full)."),
+    deslib: Optional[bool] = typer.Option(
+        None, "--deslib/--no-deslib", help="Run DESlib's methods (default: when installed)."),
+    split_seed: int = typer.Option(0, help="Seed of the selection/test split of --table."),
+    max_rows: Optional[int] = typer.Option(
+        None, hidden=True, help="Cap every dataset's rows (stratified), for smoke tests."),
+) -> None:
+    """Hold every combiner side by side on a suite or your table; write JSON, Markdown, HTML."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ensel.benchmark.runner import (command_line, format_duration, plan_benchmark,
+                                        run_benchmark)
+    from ensel.report.tables import (fmt, fmt_seconds, groups, summarise, winner,
+                                     winner_name)
+
+    console = Console(stderr=True)
+    if not console.is_terminal:       # logs and CI: wide enough for the summary table
+        console = Console(stderr=True, width=120)
+    plan = plan_benchmark(suite=suite, table=table, combiners=combiners, seeds=seeds,
+                          ks=_ks(ks), datasets=_split(datasets), pools=_split(pools),
+                          max_rows=max_rows, deslib=deslib, split_seed=split_seed)
+    parts = ", ".join(f"{d}/{p}" + (f" ({r} rows)" if r else "") for d, p, r in plan.parts)
+    console.print(f"[bold]ensel benchmark[/bold] — {plan.suite}: {escape(parts)}")
+    console.print(f"seeds {plan.seeds}; {len(plan.names)} combiners: "
+                  f"{escape(', '.join(plan.names))}")
+    if plan.tables is not None:
+        console.print(f"split: {escape(plan.split)}")
+    for note in plan.skipped:
+        what = escape(str(note.get("combiner") or note.get("dataset")))
+        console.print(f"[yellow]skipped {what}: {escape(note['reason'])}[/yellow]")
+    if plan.tables is None:
+        console.print(f"expected duration: {format_duration(plan.expected_seconds())} on 2 "
+                      f"cores (measured with every combiner and DESlib)")
+    if not plan.parts or not plan.names:
+        raise ValueError("Nothing to run: no dataset/pool or no combiner is left.")
+    argv = _as_argv(suite=suite, table=table, combiners=combiners, seeds=seeds, out=out,
+                    datasets=datasets, pools=pools, ks=ks, deslib=deslib,
+                    split_seed=split_seed, max_rows=max_rows)
+    paths, header = run_benchmark(plan, out, command=command_line(argv), console=console)
+    from ensel.report.results import load_results
+
+    document = load_results(paths["results"])
+    summary = Table(title="who wins where (test accuracy, mean over seeds)")
+    for column in ("dataset / pool", "best", "accuracy", "margin", "e2e-cel", "e2e-cel − best",
+                   "best: members/input", "best: fit s"):
+        summary.add_column(column, justify="left" if column in ("dataset / pool", "best")
+                           else "right")
+    for dataset, pool in groups(document["records"]):
+        w = winner(summarise(document["records"], dataset, pool))
+        if w is None:
+            continue
+        best, sel = w["best"], w["selector"]
+        summary.add_row(
+            escape(f"{dataset} / {pool}"), escape(winner_name(w)), fmt(best["accuracy"]),
+            "–" if w["runner_up"] is None else f"{100 * w['margin']:+.2f} pts",
+            fmt(sel["accuracy"]) if sel else "–",
+            f"{100 * (sel['accuracy'] - best['accuracy']):+.2f} pts" if sel else "–",
+            fmt(best["members_per_input"], 1), fmt_seconds(best["fit_seconds"]))
+    console.print(summary)
+    console.print(f"done in {header['wall_seconds']:.0f} s")
+    for kind, path in paths.items():
+        typer.echo(f"{kind}: {path}")
+    if header["failures"]:
+        console.print(f"[red]{len(header['failures'])} combiner run(s) failed; see "
+                      f"{paths['results']}[/red]")
+        raise typer.Exit(1)
+
+
+def report(
+    results: Path = typer.Argument(..., help="results.json written by 'ensel benchmark'."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="HTML file to write (default: report.html beside the "
+                                     "results file)."),
+) -> None:
+    """Render a results file as a self-contained HTML report (tables and figures)."""
+    from ensel.report.results import load_results
+
+    document = load_results(results)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ValueError("ensel report needs matplotlib: pip install ensel[report]") from exc
+    from ensel.report.html import write_report
+
+    if output is None:
+        base = results if results.is_dir() else results.parent
+        output = base / "report.html"
+    path = write_report(document, output)
+    typer.echo(f"report: {path}")
+
+
+def _as_argv(**options: object) -> list[str]:
+    """The options given (those not at their default), as command-line arguments."""
+    defaults = {"suite": "quick", "out": None, "split_seed": 0}
+    args = ["benchmark"]
+    for name, value in options.items():
+        if value is None or value == [] or (name in defaults and name != "out"
+                                            and value == defaults[name]):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + name)
+        elif isinstance(value, list):
+            for item in value:
+                args += [flag, str(item)]
+        else:
+            args += [flag, str(value)]
+    return args

@@ -1,0 +1,271 @@
+"""The report's figures, drawn with matplotlib's object API on the Agg canvas.
+
+No pyplot and no global backend switch: importing this module does not change how a user's own
+plots render. Every function returns a `matplotlib.figure.Figure`; `to_png` encodes it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+SELECTOR_COLOR = "#c0392b"
+ENSEL_COLOR = "#2e6da4"
+PEER_COLOR = "#7f8c8d"
+REFERENCE_COLOR = "#27ae60"
+_SIZE = (5.6, 4.0)
+_DPI = 90
+
+
+def to_png(fig: Figure, *, dpi: int = _DPI) -> bytes:
+    """The figure as PNG bytes (Agg canvas).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int, default=90
+
+    Returns
+    -------
+    bytes
+    """
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _new(size: tuple[float, float] = _SIZE) -> tuple[Figure, Any]:
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and math.isfinite(float(x))
+
+
+def _color(row: Mapping[str, Any]) -> str:
+    name = str(row["combiner"])
+    if name.startswith("e2e-cel"):
+        return SELECTOR_COLOR
+    if name.startswith("deslib:"):
+        return PEER_COLOR
+    return ENSEL_COLOR
+
+
+def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any]], *,
+             oracle: float, best_single: float, n_members: int | None) -> Figure:
+    """Accuracy against members evaluated per input: the cost/accuracy frontier.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Per-combiner means (`ensel.report.tables.summarise`), with ``accuracy`` and
+        ``members_per_input``.
+    sweep : sequence of mapping
+        Means of the DifferentiableSelector at fixed k (drawn as a connected line).
+    oracle, best_single : float
+        Drawn as horizontal reference lines.
+    n_members : int or None
+        Pool size (the right end of the x axis).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _new()
+    points = [r for r in rows if r["combiner"] != "oracle"
+              and _finite(r["accuracy"]) and _finite(r["members_per_input"])]
+    xs = np.array([r["members_per_input"] for r in points], dtype=float)
+    ys = np.array([r["accuracy"] for r in points], dtype=float)
+    ax.scatter(xs, ys, c=[_color(r) for r in points], s=36, zorder=3, edgecolors="white",
+               linewidths=0.6)
+    # Pareto frontier: the best accuracy reachable at each cost or less
+    order = np.lexsort((-ys, xs))
+    front, best = [], -np.inf
+    for i in order:
+        if ys[i] > best:
+            front.append(i)
+            best = ys[i]
+    if front:
+        fx = [xs[i] for i in front]
+        fy = [ys[i] for i in front]
+        ax.step(fx + [max(xs.max(), n_members or xs.max())], fy + [fy[-1]], where="post",
+                color="#555", lw=1, alpha=0.6, zorder=2, label="frontier")
+        for i in front:
+            ax.annotate(points[i]["combiner"], (xs[i], ys[i]), textcoords="offset points",
+                        xytext=(-4, 6), ha="right", fontsize=7.5, color=_color(points[i]))
+    good = [r for r in sweep if _finite(r["accuracy"]) and _finite(r["members_per_input"])]
+    if good:
+        ax.plot([r["members_per_input"] for r in good], [r["accuracy"] for r in good], "o--",
+                color=SELECTOR_COLOR, ms=4, lw=1, alpha=0.8, label="e2e-cel, k = 1, 2, …")
+    if _finite(oracle):
+        ax.axhline(oracle, color=REFERENCE_COLOR, ls="--", lw=1, label=f"oracle {oracle:.3f}")
+    if _finite(best_single):
+        ax.axhline(best_single, color="#999", ls=":", lw=1,
+                   label=f"best single {best_single:.3f}")
+    ax.set_xlabel("members evaluated per input")
+    ax.set_ylabel("test accuracy")
+    if n_members:
+        ax.set_xlim(0, n_members + 0.6)
+    low = [v for v in [*ys, best_single] if _finite(v)]
+    if low:
+        ax.set_ylim(max(0.0, min(low) - 0.02), min(1.0, max([*ys, oracle]) + 0.01)
+                    if _finite(oracle) else min(1.0, ys.max() + 0.01))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="lower right")
+    ax.set_title("cost / accuracy", fontsize=10)
+    return fig
+
+
+def reliability(curves: Mapping[str, Mapping[str, Sequence[Any]]],
+                rows: Sequence[Mapping[str, Any]], *, limit: int = 5) -> Figure:
+    """Reliability diagram: accuracy against confidence per bin, for a few combiners.
+
+    Shows the DifferentiableSelector, stacking, averaging and the most accurate combiners, up
+    to ``limit`` curves; the legend gives each one's ECE.
+
+    Parameters
+    ----------
+    curves : mapping of str to mapping
+        Combiner → ``{"confidence", "accuracy", "counts"}`` per bin (None for an empty bin).
+    rows : sequence of mapping
+        Per-combiner means, best accuracy first (for the choice and the ECE).
+    limit : int, default=5
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _new()
+    ax.plot([0, 1], [0, 1], color="#999", ls=":", lw=1, label="perfectly calibrated")
+    ece = {r["combiner"]: r.get("ece") for r in rows}
+    wanted = ["e2e-cel", "stacking", "average"]
+    wanted += [r["combiner"] for r in rows if r["combiner"] != "oracle"]
+    shown = [n for n in dict.fromkeys(wanted) if n in curves][:limit]
+    colors = [SELECTOR_COLOR, "#2e6da4", "#e67e22", "#8e44ad", "#16a085", "#7f8c8d"]
+    for name, color in zip(shown, colors):
+        curve = curves[name]
+        pairs = [(c, a) for c, a, n in zip(curve["confidence"], curve["accuracy"],
+                                           curve["counts"]) if n and _finite(c) and _finite(a)]
+        if not pairs:
+            continue
+        cx, ay = zip(*pairs)
+        label = name if not _finite(ece.get(name)) else f"{name} (ECE {ece[name]:.3f})"
+        ax.plot(cx, ay, "o-", color=color, ms=3.5, lw=1.2, label=label)
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy in bin")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.set_title("reliability", fontsize=10)
+    return fig
+
+
+def _labels(names: Sequence[str], width: int = 14) -> list[str]:
+    return [n if len(n) <= width else n[:width - 1] + "…" for n in names]
+
+
+def selection_heatmap(frequency: Sequence[Sequence[Any]], members: Sequence[str],
+                      classes: Sequence[str], *, selector: str) -> Figure:
+    """Heat map of which member the selector picks for which true class.
+
+    Parameters
+    ----------
+    frequency : array-like of shape (M, C)
+        Share of the test inputs of each class for which each member is picked (None: no
+        input of that class).
+    members : sequence of str
+    classes : sequence of str
+    selector : str
+        The combiner shown (in the title).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    F = np.array([[np.nan if v is None else float(v) for v in row] for row in frequency])
+    n_members, n_classes = F.shape
+    fig, ax = _new((max(4.6, 1.9 + 0.26 * n_classes), max(3.4, 1.2 + 0.3 * n_members)))
+    image = ax.imshow(np.ma.masked_invalid(F), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_yticks(range(n_members), _labels(members), fontsize=7.5)
+    ax.set_xticks(range(n_classes), _labels(classes, 6), fontsize=7.5,
+                  rotation=90 if n_classes > 12 else 0)
+    ax.set_xlabel("true class")
+    ax.set_ylabel("member")
+    fig.colorbar(image, ax=ax, label="share of the class's inputs", shrink=0.9)
+    ax.set_title(f"which member {selector} picks", fontsize=10)
+    return fig
+
+
+def disagreement_matrix(matrix: Sequence[Sequence[Any]], members: Sequence[str]) -> Figure:
+    """The members' pairwise disagreement (share of inputs where exactly one is right).
+
+    Parameters
+    ----------
+    matrix : array-like of shape (M, M)
+    members : sequence of str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    D = np.array([[np.nan if v is None else float(v) for v in row] for row in matrix])
+    m = D.shape[0]
+    fig, ax = _new((max(4.6, 1.8 + 0.34 * m), max(3.8, 1.4 + 0.3 * m)))
+    top = float(np.nanmax(D)) if np.isfinite(D).any() and np.nanmax(D) > 0 else 1.0
+    image = ax.imshow(np.ma.masked_invalid(D), vmin=0, vmax=top, cmap="magma_r")
+    ax.set_yticks(range(m), _labels(members), fontsize=7.5)
+    ax.set_xticks(range(m), _labels(members), fontsize=7.5, rotation=90)
+    if m <= 12:
+        for i in range(m):
+            for j in range(m):
+                if np.isfinite(D[i, j]):
+                    ax.text(j, i, f"{D[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if D[i, j] > 0.6 * top else "black")
+    fig.colorbar(image, ax=ax, label="disagreement", shrink=0.9)
+    ax.set_title("pairwise disagreement of members", fontsize=10)
+    return fig
+
+
+def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
+                  references: Mapping[str, float]) -> Figure:
+    """Accuracy of the DifferentiableSelector at each fixed k (mean ± std over seeds).
+
+    Parameters
+    ----------
+    sweep : sequence of mapping
+        Means per k with ``k``, ``accuracy`` and ``accuracy_std``.
+    references : mapping of str to float
+        Horizontal lines, e.g. ``{"stacking": 0.95, "best single": 0.73}``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _new()
+    rows = [r for r in sweep if _finite(r["accuracy"])]
+    ks = [int(r["k"]) for r in rows]
+    acc = [float(r["accuracy"]) for r in rows]
+    err = [float(r["accuracy_std"]) if _finite(r.get("accuracy_std")) else 0.0 for r in rows]
+    ax.errorbar(ks, acc, yerr=err, fmt="o-", color=SELECTOR_COLOR, capsize=3, lw=1.5,
+                label="e2e-cel at fixed k")
+    styles = ["--", "-.", ":", (0, (5, 2, 1, 2))]
+    colors = [ENSEL_COLOR, "#e67e22", "#999", REFERENCE_COLOR]
+    for (name, value), ls, color in zip(references.items(), styles, colors):
+        if _finite(value):
+            ax.axhline(value, ls=ls, color=color, lw=1, label=f"{name} {value:.3f}")
+    ax.set_xticks(ks)
+    ax.set_xlabel("k (members selected per input)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="lower right")
+    ax.set_title("e2e-cel accuracy against k", fontsize=10)
+    return fig
