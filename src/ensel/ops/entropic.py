@@ -97,6 +97,13 @@ def entropic_topk(c: Tensor, k: int, *, epsilon: float = 1.0) -> Tensor:
     -------
     z : Tensor of shape (B, M)
         ``z = sigmoid((c - tau) / epsilon)`` with ``z.sum(-1) == k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ensel.ops.entropic import entropic_topk
+    >>> entropic_topk(torch.tensor([[1.0, 1.0, 1.0, 1.0]]), 2)
+    tensor([[0.5000, 0.5000, 0.5000, 0.5000]])
     """
     epsilon = check_positive(epsilon, "epsilon", "topk_mask(method='entropic')")
     return _EntropicTopK.apply(c, k, epsilon)

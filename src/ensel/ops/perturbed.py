@@ -172,6 +172,14 @@ def perturbed_topk(
     -------
     z : Tensor of shape (B, M)
         Mean of ``n_samples`` hard top-k masks of ``c + sigma * Z``; ``z.sum(-1) == k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ensel.ops.perturbed import perturbed_topk
+    >>> z = perturbed_topk(torch.tensor([[3.0, 0.0, -3.0]]), 1, sigma=0.5, seed=0)
+    >>> z
+    tensor([[1., 0., 0.]])
     """
     sigma = check_positive(sigma, "sigma", _OWNER)
     if not isinstance(control_variate, bool):

@@ -111,6 +111,13 @@ def sparse_topk(c: Tensor, k: int, *, epsilon: float = 1.0) -> Tensor:
     -------
     z : Tensor of shape (B, M)
         ``z = clip((c - tau) / epsilon, 0, 1)`` with ``z.sum(-1) == k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ensel.ops.sparse import sparse_topk
+    >>> sparse_topk(torch.tensor([[2.0, 1.0, 0.5, -1.0]]), 2)
+    tensor([[1.0000, 0.7500, 0.2500, 0.0000]])
     """
     epsilon = check_positive(epsilon, "epsilon", "topk_mask(method='sparse')")
     return _SparseTopK.apply(c, k, epsilon)

@@ -68,6 +68,13 @@ def straight_through_topk(c: Tensor, k: int, *, temperature: float = 1.0) -> Ten
     -------
     z : Tensor of shape (B, M)
         The exact 0/1 top-k mask; its gradient is that of ``k * softmax(c / temperature)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ensel.ops.straight_through import straight_through_topk
+    >>> straight_through_topk(torch.tensor([[0.1, 2.0, 1.0]]), 2)
+    tensor([[0., 1., 1.]])
     """
     temperature = check_positive(temperature, "temperature", "topk_mask(method='straight_through')")
     return _StraightThroughTopK.apply(c, k, temperature)
