@@ -54,16 +54,16 @@ def run(batch: int, members: Sequence[int], repeats: int, methods: Sequence[str]
         scores = torch.randn(batch, m, generator=gen)
         grad_out = torch.randn(batch, m, generator=gen)
         for k in sorted({1, max(1, m // 4)}):
-            floor = _time_per_call(lambda: torch.topk(scores, k, dim=-1), repeats)
+            floor = _time_per_call(lambda s=scores, k=k: torch.topk(s, k, dim=-1), repeats)
             rows.append({"method": "torch.topk (fwd)", "M": m, "k": k, "seconds": floor,
                          "ratio": 1.0})
             for method in methods:
                 opts = _options(method, n_samples)
                 x = scores.clone().requires_grad_(True)
 
-                def step() -> None:
+                def step(x=x, k=k, method=method, opts=opts, g=grad_out) -> None:
                     x.grad = None
-                    topk_mask(x, k, method=method, **opts).backward(grad_out)
+                    topk_mask(x, k, method=method, **opts).backward(g)
 
                 seconds = _time_per_call(step, repeats)
                 rows.append({"method": method, "M": m, "k": k, "seconds": seconds,

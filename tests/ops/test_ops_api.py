@@ -127,12 +127,12 @@ def test_bad_positive_option(method: str, name: str, value: object) -> None:
 
 
 @pytest.mark.parametrize(("opts", "match"), [
-    ({"n_samples": 1}, r"'n_samples' parameter of topk_mask\(method='perturbed'\) must be an int "
-                       r">= 2\. Got 1 instead\."),
+    ({"n_samples": 1}, (r"'n_samples' parameter of topk_mask\(method='perturbed'\) must be an int "
+                        r">= 2\. Got 1 instead\.")),
     ({"n_samples": 0, "control_variate": False}, r"'n_samples' .* must be an int >= 1\. Got 0"),
     ({"n_samples": 2.5}, r"'n_samples' .* must be an int >= 2\. Got 2\.5 instead\."),
-    ({"seed": -1}, r"'seed' parameter of topk_mask\(method='perturbed'\) must be a non-negative "
-                   r"int or None\. Got -1 instead\."),
+    ({"seed": -1}, (r"'seed' parameter of topk_mask\(method='perturbed'\) must be a non-negative "
+                    r"int or None\. Got -1 instead\.")),
     ({"seed": 1.5}, r"'seed' .* Got 1\.5 instead\."),
     ({"seed": 1, "generator": torch.Generator()}, r"takes at most one of 'generator' and 'seed'"),
     ({"generator": 3}, r"'generator' parameter .* must be a torch\.Generator or None\. Got int"),

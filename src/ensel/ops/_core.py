@@ -7,7 +7,8 @@ Everything here works on a flattened batch ``c[B, M]`` (rows are independent pro
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor

@@ -182,8 +182,9 @@ def perturbed_topk(
     tensor([[1., 0., 0.]])
     """
     sigma = check_positive(sigma, "sigma", _OWNER)
+    # parameter errors are ValueErrors throughout ensel, type errors included (as scikit-learn's)
     if not isinstance(control_variate, bool):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004
             f"The 'control_variate' parameter of {_OWNER} must be a bool. "
             f"Got {control_variate!r} instead."
         )
