@@ -398,6 +398,7 @@ class _Runner:
         self.header = _header(plan, command)
         self.records: list[dict[str, Any]] = []
         self.plots: list[dict[str, Any]] = []
+        self._sizes: dict[str, int] = {}
 
     # ------------------------------------------------------------------ tables
     def _tables(self, dataset: str, pool: str, rows: int | None, seed: int,
@@ -408,7 +409,9 @@ class _Runner:
         from ensel.datasets import load_dataset
         from ensel.protocol import make_tables
 
-        n_available = len(load_dataset(dataset)[1])
+        if dataset not in self._sizes:
+            self._sizes[dataset] = len(load_dataset(dataset)[1])
+        n_available = self._sizes[dataset]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=rows)
@@ -433,7 +436,8 @@ class _Runner:
             from rich.markup import escape
 
             self.console.print(f"[red]{escape(base['dataset'])}/{escape(base['pool'])} seed "
-                               f"{base['seed']}: {escape(name)} failed: {escape(error)}[/red]")
+                               f"{base['seed']}: {escape(name)} failed: {escape(error)}[/red]",
+                               soft_wrap=True)
             return None
         full = {**base, "combiner": name, **record}
         self.records.append(full)
@@ -532,7 +536,8 @@ class _Runner:
                                               "counts": curve["counts"]}
             self.plots.append(entry)
         self.console.print(f"{label}: tables {tables_s:.1f} s, {len(self.records) - n_before} "
-                           f"results in {time.perf_counter() - start:.1f} s", markup=False)
+                           f"results in {time.perf_counter() - start:.1f} s", markup=False,
+                           soft_wrap=True)
 
     def _reuse(self, default: Any, k: int, seed: int) -> dict[str, Any] | None:
         """The default selector's record when it is exactly ``DifferentiableSelector(k=k)``."""

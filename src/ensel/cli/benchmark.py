@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -80,17 +81,18 @@ def benchmark(
                           ks=_ks(ks), datasets=_split(datasets), pools=_split(pools),
                           max_rows=max_rows, deslib=deslib, split_seed=split_seed)
     parts = ", ".join(f"{d}/{p}" + (f" ({r} rows)" if r else "") for d, p, r in plan.parts)
-    console.print(f"[bold]ensel benchmark[/bold] — {plan.suite}: {escape(parts)}")
-    console.print(f"seeds {plan.seeds}; {len(plan.names)} combiners: "
-                  f"{escape(', '.join(plan.names))}")
+    say = partial(console.print, soft_wrap=True)
+    say(f"[bold]ensel benchmark[/bold] — {plan.suite}: {escape(parts)}")
+    say(f"seeds {plan.seeds}; {len(plan.names)} combiners: {escape(', '.join(plan.names))}")
     if plan.tables is not None:
-        console.print(f"split: {escape(plan.split)}")
+        say(f"split: {escape(plan.split)}")
     for note in plan.skipped:
         what = escape(str(note.get("combiner") or note.get("dataset")))
-        console.print(f"[yellow]skipped {what}: {escape(note['reason'])}[/yellow]")
-    if plan.tables is None:
-        console.print(f"expected duration: {format_duration(plan.expected_seconds())} on 2 "
-                      f"cores (measured with every combiner and DESlib)")
+        say(f"[yellow]skipped {what}: {escape(note['reason'])}[/yellow]")
+    expected = plan.expected_seconds()
+    if expected is not None:
+        say(f"expected duration: {format_duration(expected)} on 2 cores (measured with every "
+            f"combiner and DESlib; less with fewer)")
     if not plan.parts or not plan.names:
         raise ValueError("Nothing to run: no dataset/pool or no combiner is left.")
     argv = _as_argv(suite=suite, table=table, combiners=combiners, seeds=seeds, out=out,
@@ -121,9 +123,11 @@ def benchmark(
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
     if header["failures"]:
-        console.print(f"[red]{len(header['failures'])} combiner run(s) failed; see "
-                      f"{paths['results']}[/red]")
-        raise typer.Exit(1)
+        say(f"[red]{len(header['failures'])} combiner run(s) failed; see "
+            f"{escape(str(paths['results']))}[/red]")
+        # SystemExit, not typer.Exit: click (standalone_mode=False) turns Exit into a return
+        # value that ensel.cli.main does not pass on
+        raise SystemExit(1)
 
 
 def report(
@@ -151,11 +155,10 @@ def report(
 
 def _as_argv(**options: object) -> list[str]:
     """The options given (those not at their default), as command-line arguments."""
-    defaults = {"suite": "quick", "out": None, "split_seed": 0}
     args = ["benchmark"]
     for name, value in options.items():
-        if value is None or value == [] or (name in defaults and name != "out"
-                                            and value == defaults[name]):
+        if value is None or value == [] or (name == "split_seed" and value == 0) or \
+                (name == "suite" and options.get("table") is not None):
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
