@@ -25,13 +25,19 @@ from typing import Any
 import numpy as np
 
 
-def selector_configs() -> dict[str, dict[str, Any]]:
-    """The e2e-CEL variants measured; ``e2e-CEL`` is the library default."""
-    return {
-        "e2e-CEL": {},
-        "e2e-CEL mean": {"aggregation": "mean"},
-        "e2e-CEL stacked": {"aggregation": "stacked"},
-    }
+VARIANTS: dict[str, dict[str, Any]] = {
+    "e2e-CEL": {},                                   # the library default
+    "e2e-CEL mean": {"aggregation": "mean"},         # the paper's average of the k selected
+    "e2e-CEL stacked": {"aggregation": "stacked"},
+    "e2e-CEL k=auto": {"k": "auto"},
+    "e2e-CEL both": {"features": "both"},            # sees all predictions: runs every member
+    "e2e-CEL perturbed": {"method": "perturbed", "aggregation": "mean"},
+}
+
+
+def selector_configs(names: Sequence[str] = ("e2e-CEL",)) -> dict[str, dict[str, Any]]:
+    """The e2e-CEL variants measured (see `VARIANTS`)."""
+    return {name: VARIANTS[name] for name in names}
 
 
 def load_or_make(dataset: str, pool: str, seed: int, cache: Path | None,
@@ -80,7 +86,8 @@ def run_deslib(name: str, sel: Any, test: Any) -> dict[str, float]:
 
 def run(datasets: Sequence[str], pools: Sequence[str], seeds: Sequence[int], *,
         cache: Path | None, max_rows: int | None, deslib: bool,
-        methods: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        methods: Sequence[str] | None = None,
+        variants: Sequence[str] = ("e2e-CEL",)) -> list[dict[str, Any]]:
     from ensel.combine import get_combiner
     from ensel.combine.learned import DifferentiableSelector
     from ensel.evaluation import evaluate_combiner
@@ -99,7 +106,7 @@ def run(datasets: Sequence[str], pools: Sequence[str], seeds: Sequence[int], *,
                 for label, name in baselines.items():
                     runs[label] = lambda name=name: evaluate_combiner(
                         get_combiner(name)(), sel, test)
-                for label, params in selector_configs().items():
+                for label, params in selector_configs(variants).items():
                     runs[label] = lambda params=params: evaluate_combiner(
                         DifferentiableSelector(random_state=seed, **params), sel, test)
                 if deslib:
@@ -181,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder to keep prediction tables between runs")
     parser.add_argument("--methods", nargs="+", default=None, help="only these methods")
+    parser.add_argument("--variants", nargs="+", default=["e2e-CEL"], choices=list(VARIANTS),
+                        help="e2e-CEL configurations to run")
     parser.add_argument("--no-deslib", action="store_true", help="skip DESlib's methods")
     parser.add_argument("--json", type=Path, default=None, help="write all records here")
     args = parser.parse_args(argv)
@@ -196,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     records = run(args.datasets, args.pools, list(range(args.seeds)), cache=args.cache,
-                  max_rows=args.max_rows, deslib=deslib, methods=args.methods)
+                  max_rows=args.max_rows, deslib=deslib, methods=args.methods,
+                  variants=args.variants)
     print(summarise(records))
     print()
     print(targets(records))

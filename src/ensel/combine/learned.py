@@ -20,7 +20,7 @@ from ensel.combine.base import BOTH_TASKS, Combiner
 from ensel.table import PredictionTable
 
 FEATURES = ("inputs", "predictions", "both")
-AGGREGATIONS = ("mean", "weighted", "stacked")
+AGGREGATIONS = ("auto", "mean", "weighted", "stacked")
 _MIN_PROBA = 1e-7
 
 
@@ -50,18 +50,23 @@ class _SelectionNet(nn.Module):
 class _StackedHead(nn.Module):
     """A linear map per member over its probabilities, summed over the selected members.
 
-    ``logits = b + sum_i z_i p_i W_i / k`` with ``W[M, C, C]`` (initialised to a scaled
-    identity, i.e. the plain average) and ``b[C]``; members with ``z_i = 0`` do not contribute.
+    ``logits = b + sum_i z_i p_i W_i / k`` with ``W = 10 I + 30 delta`` (``delta[M, C, C]``
+    starts at 0: the plain average, sharpened) and ``b[C]``; members with ``z_i = 0`` do not
+    contribute. The factor 30 lets Adam move the head as far as a converged stacker's weights
+    within a few epochs (measured: with factor 1, k = M reached 0.937 on letter where
+    stacking reaches 0.959; with 30, 0.958).
     """
 
-    def __init__(self, n_members: int, n_classes: int, scale: float = 10.0) -> None:
+    def __init__(self, n_members: int, n_classes: int, scale: float = 10.0,
+                 step: float = 30.0) -> None:
         super().__init__()
+        self.step = step  # the head's weights live on a larger scale than the network's
         self.register_buffer("base", torch.eye(n_classes) * scale)
         self.delta = nn.Parameter(torch.zeros(n_members, n_classes, n_classes))
         self.bias = nn.Parameter(torch.zeros(n_classes))
 
     def forward(self, P: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        weight = self.base + self.delta
+        weight = self.base + self.step * self.delta
         logits = torch.einsum("bm,bmc,mcd->bd", z, P, weight) / z.sum(-1, keepdim=True)
         return torch.softmax(logits + self.bias, dim=-1)
 
@@ -87,8 +92,10 @@ class DifferentiableSelector(Combiner):
         What the selection network sees: the inputs ``X``, the members' predictions, or both.
         ``None`` means inputs when the table has ``X``, else predictions. Only with ``"inputs"``
         can a deployed ensemble skip running the unselected members.
-    aggregation : {"mean", "weighted", "stacked"}, default="mean"
-        ``"mean"`` averages the selected members (the paper); ``"weighted"`` also learns
+    aggregation : {"auto", "mean", "weighted", "stacked"}, default="auto"
+        How the selected members' predictions are combined. ``"auto"`` trains ``"mean"`` and
+        ``"stacked"`` (classification; ``"mean"`` for regression) and keeps the better on the
+        validation part. ``"mean"`` averages the selected members (the paper); ``"weighted"`` also learns
         per-input positive weights over the selected members; ``"stacked"`` (classification)
         feeds the selected members' probabilities to a learned linear head, one C x C map per
         member, like stacking restricted to the k selected members.
@@ -105,11 +112,10 @@ class DifferentiableSelector(Combiner):
     member_dropout : float, default=0.1
         Probability of hiding each member from the selector during a training step (at least
         k stay visible); a cheap regulariser against collapsing onto one member.
-    auxiliary_weight : float, default=0.0
-        Weight of an auxiliary loss teaching each score to predict whether its member is right
-        (classification only).
-    head_decay : float, default=1e-2
-        L2 pull of the stacked head towards the plain average (``aggregation="stacked"``).
+    refit : bool, default=True
+        After choosing k, the aggregation and the number of epochs on the validation part,
+        train once more on all rows for that many epochs (the temperature stays the one fitted
+        on the validation part).
     calibrate : bool, default=True
         Fit a temperature on the validation part so the combined probabilities are calibrated
         (does not change the predicted labels).
@@ -154,11 +160,11 @@ class DifferentiableSelector(Combiner):
     _tasks = BOTH_TASKS
 
     def __init__(self, k: int | str | None = None, *, method: str = "sparse", features: str | None = None,
-                 aggregation: str = "mean", hidden_layer_sizes: tuple[int, ...] = (128, 128),
+                 aggregation: str = "auto", hidden_layer_sizes: tuple[int, ...] = (128, 128),
                  dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
                  max_epochs: int = 200, batch_size: int = 128, validation_fraction: float = 0.2,
                  early_stopping: int = 20, member_dropout: float = 0.1,
-                 auxiliary_weight: float = 0.0, head_decay: float = 1e-2,
+                 refit: bool = True,
                  calibrate: bool = True,
                  method_options: dict[str, Any] | None = None, engine: str = "local",
                  random_state: int = 0, verbose: bool = False) -> None:
@@ -175,8 +181,7 @@ class DifferentiableSelector(Combiner):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.member_dropout = member_dropout
-        self.auxiliary_weight = auxiliary_weight
-        self.head_decay = head_decay
+        self.refit = refit
         self.calibrate = calibrate
         self.method_options = method_options
         self.engine = engine
@@ -290,25 +295,28 @@ class DifferentiableSelector(Combiner):
             options["generator"] = generator
         return topk_mask(scores, k, method=self.method, **options)
 
+    def _new_net(self, aggregation: str, F: torch.Tensor, P: torch.Tensor) -> _SelectionNet:
+        return _SelectionNet(F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
+                             self.dropout, aggregation == "weighted",
+                             P.shape[2] if aggregation == "stacked" else 0)
+
     def _fit_one(self, k: int, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor,
-                 correct: torch.Tensor | None, train: np.ndarray, val: np.ndarray) -> dict:
+                 correct: torch.Tensor | None, train: np.ndarray, val: np.ndarray, *,
+                 aggregation: str | None = None, n_epochs: int | None = None) -> dict:
+        """Train one selection network; early stopping on ``val`` unless ``n_epochs`` is
+        given (then exactly that many epochs, keeping the last weights)."""
+        aggregation = aggregation or self.aggregation
         torch.manual_seed(self.random_state)
         gen = torch.Generator().manual_seed(self.random_state)
-        net = _SelectionNet(F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
-                            self.dropout, self.aggregation == "weighted",
-                            P.shape[2] if self.aggregation == "stacked" else 0)
-        head = [] if net.head is None else [net.head.delta]
-        rest = [p for p in net.parameters() if all(p is not h for h in head)]
-        groups = [{"params": rest, "weight_decay": self.weight_decay}]
-        if head:
-            groups.append({"params": head, "weight_decay": self.head_decay})
-        opt = torch.optim.Adam(groups, lr=self.learning_rate)
+        net = self._new_net(aggregation, F, P)
+        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
+                               weight_decay=self.weight_decay)
         rng = np.random.default_rng(self.random_state)
         m = P.shape[1]
-        best = {"val_loss": math.inf, "state": None, "epoch": 0}
+        best = {"val_loss": math.inf, "val_score": -math.inf, "state": None, "epoch": 0}
         history: list[dict] = []
         stale = 0
-        for epoch in range(1, self.max_epochs + 1):
+        for epoch in range(1, (n_epochs or self.max_epochs) + 1):
             net.train()
             order = rng.permutation(train)
             total = 0.0
@@ -319,13 +327,12 @@ class DifferentiableSelector(Combiner):
                     scores = scores - 1e4 * self._hidden(len(idx), m, k, rng)
                 z = self._mask(scores, k, hard=False, generator=gen)
                 loss = self._loss(self._combine_tensors(P[idx], z, w, net.head), target[idx])
-                if self.auxiliary_weight > 0 and correct is not None:
-                    loss = loss + self.auxiliary_weight * nn.functional.binary_cross_entropy_with_logits(
-                        net(F[idx])[0], correct[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
+            if n_epochs is not None:
+                continue
             val_loss, val_score = self._evaluate(net, k, F[val], P[val], target[val])
             record = {"k": k, "epoch": epoch, "train_loss": total / len(train),
                       "val_loss": val_loss, "val_score": val_score}
@@ -334,7 +341,7 @@ class DifferentiableSelector(Combiner):
                 print(f"[{type(self).__name__}] k={k} epoch {epoch:3d}  train loss "
                       f"{record['train_loss']:.4f}  val loss {val_loss:.4f}  "
                       f"val score {val_score:.4f}", flush=True)
-            if val_loss < best["val_loss"] - 1e-6:
+            if self._better(val_score, val_loss, best):
                 best = {"val_loss": val_loss, "val_score": val_score, "epoch": epoch,
                         "state": {n: t.detach().clone() for n, t in net.state_dict().items()}}
                 stale = 0
@@ -342,10 +349,17 @@ class DifferentiableSelector(Combiner):
                 stale += 1
                 if stale >= self.early_stopping:
                     break
-        net.load_state_dict(best["state"])
+        if n_epochs is None:
+            net.load_state_dict(best["state"])
         net.eval()
-        return {"net": net, "k": k, "val_loss": best["val_loss"],
-                "val_score": best["val_score"], "history": history}
+        return {"net": net, "k": k, "aggregation": aggregation, "epoch": best["epoch"],
+                "val_loss": best["val_loss"], "val_score": best["val_score"],
+                "history": history}
+
+    @staticmethod
+    def _better(val_score: float, val_loss: float, best: dict) -> bool:
+        """Early-stopping criterion: the validation loss (hard top-k) improved."""
+        return val_loss < best["val_loss"] - 1e-6
 
     def _hidden(self, b: int, m: int, k: int, rng: np.random.Generator) -> torch.Tensor:
         """Members to hide ``[b, m]`` (1 = hidden): each with probability ``member_dropout``,
@@ -388,20 +402,36 @@ class DifferentiableSelector(Combiner):
             target = torch.from_numpy(y.reshape(len(y), -1))
             correct = None
             self.target_scale_ = float(max(np.var(y[train], axis=0).sum(), 1e-12))
-        if self.engine == "ray":
-            from ensel.scale.train import fit_selector_on_ray
-
-            fits = [fit_selector_on_ray(self, k, F, P, target, correct, train, val) for k in ks]
+        if self.aggregation != "auto":
+            aggregations = [self.aggregation]
         else:
-            fits = [self._fit_one(k, F, P, target, correct, train, val) for k in ks]
-        self.k_scores_ = {f["k"]: f["val_score"] for f in fits}
+            aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
+        fits = []
+        for aggregation in aggregations:
+            for k in ks:
+                if self.engine == "ray":
+                    from ensel.scale.train import fit_selector_on_ray
+
+                    self._ray_aggregation = aggregation
+                    fits.append(fit_selector_on_ray(self, k, F, P, target, correct, train, val))
+                else:
+                    fits.append(self._fit_one(k, F, P, target, correct, train, val,
+                                              aggregation=aggregation))
+        self.k_scores_ = {k: max(f["val_score"] for f in fits if f["k"] == k) for k in ks}
+        self.validation_scores_ = {(f["aggregation"], f["k"]): f["val_score"] for f in fits}
         chosen = max(fits, key=lambda f: (f["val_score"], -f["val_loss"], -f["k"]))
         self.net_ = chosen["net"]
         self.k_ = chosen["k"]
+        self.aggregation_ = chosen["aggregation"]
         self.history_ = chosen["history"]
         self.temperature_ = 1.0
         if self.calibrate and self.task_ == "classification":
             self.temperature_ = self._fit_temperature(F[val], P[val], target[val])
+        if self.refit and self.engine == "local" and chosen.get("epoch"):
+            everything = np.sort(np.concatenate([train, val]))
+            self.net_ = self._fit_one(self.k_, F, P, target, correct, everything, val,
+                                      aggregation=self.aggregation_,
+                                      n_epochs=chosen["epoch"])["net"]
         self.fit_seconds_ = time.perf_counter() - start
 
     def _split(self, table: PredictionTable) -> tuple[np.ndarray, np.ndarray]:
@@ -465,7 +495,7 @@ class DifferentiableSelector(Combiner):
         F, P = self._tensors(table)
         z = torch.from_numpy(np.asarray(selection, dtype=np.float32))
         with torch.no_grad():
-            w = self.net_(F)[1] if self.aggregation == "weighted" else None
+            w = self.net_(F)[1] if self.aggregation_ == "weighted" else None
             out = self._combine_tensors(P, z, w, self.net_.head)
             if self.task_ == "regression":
                 out = out.numpy().astype(np.float64)
@@ -498,7 +528,7 @@ class DifferentiableSelector(Combiner):
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         config = {
             "format": "ensel.DifferentiableSelector", "version": 1, "params": params,
-            "k_": self.k_, "features_": self.features_, "members_": self.members_,
+            "k_": self.k_, "aggregation_": self.aggregation_, "features_": self.features_, "members_": self.members_,
             "task_": self.task_,
             "classes_": None if self.classes_ is None else self.classes_.tolist(),
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
@@ -533,11 +563,12 @@ class DifferentiableSelector(Combiner):
         self.feature_scale_ = tensors.pop("feature_scale").numpy()
         net = _SelectionNet(config["n_inputs"], config["n_outputs"],
                             tuple(params["hidden_layer_sizes"]), params["dropout"],
-                            params["aggregation"] == "weighted", config["n_head_classes"])
+                            config["aggregation_"] == "weighted", config["n_head_classes"])
         net.load_state_dict({n[len("net."):]: t for n, t in tensors.items()})
         net.eval()
         self.net_ = net
         self.k_ = config["k_"]
+        self.aggregation_ = config["aggregation_"]
         self.features_ = config["features_"]
         self.members_ = config["members_"]
         self.n_members_ = len(self.members_)
