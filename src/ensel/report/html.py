@@ -200,7 +200,8 @@ def _part(document: Mapping[str, Any], dataset: str, pool: str) -> str:
             "k", P.accuracy_vs_k(sweep, refs),
             f"e2e-cel accuracy against k, {dataset} / {pool}",
             "The DifferentiableSelector trained and evaluated at each fixed k (mean ± std over "
-            "seeds); members run per input = k when it selects from the inputs alone."))
+            "seeds); members run per input = k when it selects from the inputs alone. "
+            "Reference lines far below the sweep are left out."))
     else:
         figures.append(_missing("k", "The DifferentiableSelector was not swept over k here."))
     return (f'<section class="part" id="part-{slug(dataset, pool)}" '

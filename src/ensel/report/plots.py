@@ -80,7 +80,7 @@ def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any
     matplotlib.figure.Figure
     """
     fig, ax = _new()
-    points = [r for r in rows if r["combiner"] != "oracle"
+    points = [r for r in [*rows, *sweep] if r["combiner"] != "oracle"
               and _finite(r["accuracy"]) and _finite(r["members_per_input"])]
     xs = np.array([r["members_per_input"] for r in points], dtype=float)
     ys = np.array([r["accuracy"] for r in points], dtype=float)
@@ -98,9 +98,13 @@ def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any
         fy = [ys[i] for i in front]
         ax.step(fx + [max(xs.max(), n_members or xs.max())], fy + [fy[-1]], where="post",
                 color="#555", lw=1, alpha=0.6, zorder=2, label="frontier")
+        right = n_members or xs.max()
         for i in front:
+            left_half = xs[i] < 0.6 * right
             ax.annotate(points[i]["combiner"], (xs[i], ys[i]), textcoords="offset points",
-                        xytext=(-4, 6), ha="right", fontsize=7.5, color=_color(points[i]))
+                        xytext=(5, 6) if left_half else (-4, 6),
+                        ha="left" if left_half else "right", fontsize=7.5,
+                        color=_color(points[i]))
     good = [r for r in sweep if _finite(r["accuracy"]) and _finite(r["members_per_input"])]
     if good:
         ax.plot([r["members_per_input"] for r in good], [r["accuracy"] for r in good], "o--",
@@ -193,7 +197,7 @@ def selection_heatmap(frequency: Sequence[Sequence[Any]], members: Sequence[str]
     """
     F = np.array([[np.nan if v is None else float(v) for v in row] for row in frequency])
     n_members, n_classes = F.shape
-    fig, ax = _new((max(4.6, 1.9 + 0.26 * n_classes), max(3.4, 1.2 + 0.3 * n_members)))
+    fig, ax = _new((max(4.6, 1.9 + 0.26 * n_classes), max(3.8, 1.2 + 0.3 * n_members)))
     image = ax.imshow(np.ma.masked_invalid(F), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_yticks(range(n_members), _labels(members), fontsize=7.5)
     ax.set_xticks(range(n_classes), _labels(classes, 6), fontsize=7.5,
@@ -252,6 +256,12 @@ def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
     """
     fig, ax = _new()
     rows = [r for r in sweep if _finite(r["accuracy"])]
+    values = [float(r["accuracy"]) for r in rows]
+    near = [v for v in references.values() if _finite(v)]
+    if values:      # references far below the sweep would squash it: leave those out
+        low = min(values) - 0.05
+        references = {n: v for n, v in references.items() if _finite(v) and v >= low}
+        near = list(references.values())
     ks = [int(r["k"]) for r in rows]
     acc = [float(r["accuracy"]) for r in rows]
     err = [float(r["accuracy_std"]) if _finite(r.get("accuracy_std")) else 0.0 for r in rows]
@@ -263,6 +273,11 @@ def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
         if _finite(value):
             ax.axhline(value, ls=ls, color=color, lw=1, label=f"{name} {value:.3f}")
     ax.set_xticks(ks)
+    if values:
+        span = [*values, *near]
+        pad = max(0.005, 0.1 * (max(span) - min(span)))
+        ax.set_ylim(max(0.0, min(span) - pad - max(err, default=0)),
+                    min(1.0, max(span) + pad + max(err, default=0)))
     ax.set_xlabel("k (members selected per input)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
