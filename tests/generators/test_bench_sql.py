@@ -36,3 +36,18 @@ def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert "49 questions, 12 systems" in out
     for label in ("consensus", "weighted consensus", "selector (softmax)", "oracle"):
         assert f"\n{label} " in out
+
+
+def test_bench_nested_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from ensel.generators._paths import find_shared_dataset
+
+    try:
+        find_shared_dataset("spider_dev_public")
+    except FileNotFoundError as exc:
+        pytest.skip(f"shared dataset folder missing: {exc}")
+    bench = _load()
+    assert bench.main(["--nested", "--limit", "3", "--variants", "gated"]) == 0
+    out = capsys.readouterr().out
+    assert "nested CV inside each training half" in out
+    assert "\nconsensus " in out and "\ngated " in out
+    assert "selector (" not in out                  # no evaluation-half numbers

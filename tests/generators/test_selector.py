@@ -232,3 +232,68 @@ def test_training_is_deterministic(hidden: tuple) -> None:
     torch.rand(10)                                         # move the global generator
     again = ListwiseSelector(hidden, alpha=0.1).fit(X, mask, correct).decision_function(X, mask)
     assert np.array_equal(first, again)
+
+
+# ---------------------------------------------------------------------------- the gate
+def test_gate_keeps_consensus_unless_a_close_group_wins_by_the_margin() -> None:
+    from ensel.generators.sql.selector import _gate
+
+    scores = np.array([[0.0, 1.0, 3.0], [0.0, 0.4, -np.inf], [2.0, 1.0, 0.0]])
+    mask = np.array([[True, True, True], [True, True, False], [True, True, True]])
+    cons = np.array([0, 0, 1])
+    sizes = np.array([[5, 4, 1], [3, 3, 0], [2, 4, 1]])
+    assert _gate(scores, mask, cons, sizes, np.inf, None).tolist() == [0, 0, 1]   # consensus
+    assert _gate(scores, mask, cons, sizes, -np.inf, None).tolist() == [2, 1, 0]  # argmax
+    assert _gate(scores, mask, cons, sizes, 0.5, None).tolist() == [2, 0, 0]
+    assert _gate(scores, mask, cons, sizes, 0.5, 1).tolist() == [1, 0, 1]   # group 2: 4 behind
+    assert _gate(scores, mask, cons, sizes, 0.0, 0).tolist() == [0, 1, 1]   # ties only
+
+
+def test_sql_selector_gate_is_chosen_by_cv_and_round_trips(executed: list,
+                                                            tmp_path: Path) -> None:
+    sel = SQLSelector(alphas=(0.1, 10.0), cv=3, margins=(0.0, 1.0), vote_gaps=(0, None)
+                      ).fit(executed)
+    assert set(sel.gate_cv_results_) == {(a, g, m) for a in (0.1, 10.0) for g in (0, None)
+                                         for m in (0.0, 1.0)}
+    assert sel.margin_ in (0.0, 1.0, np.inf) and sel.vote_gap_ in (0, None)
+    chosen = (sel.gate_cv_results_[(sel.alpha_, sel.vote_gap_, sel.margin_)]
+              if np.isfinite(sel.margin_) else sel.consensus_cv_error_)
+    assert chosen <= sel.consensus_cv_error_ and chosen <= min(sel.gate_cv_results_.values())
+    picks = sel.select(executed)
+    sel.save(tmp_path / "gated")
+    back = SQLSelector.load(tmp_path / "gated")
+    assert back.margin_ == sel.margin_ and back.vote_gap_ == sel.vote_gap_
+    assert np.array_equal(back.select(executed), picks)
+    assert back.get_params() == sel.get_params()
+
+
+def test_sql_selector_gate_never_overriding_is_consensus(executed: list, tmp_path: Path) -> None:
+    sel = SQLSelector(alphas=(1.0,), cv=3, margins=(0.0,), min_gain=10_000).fit(executed)
+    assert sel.margin_ == np.inf
+    consensus = [eq.groups.consensus() for eq in executed]
+    assert sel.select(executed).tolist() == consensus
+    sel.save(tmp_path / "never")
+    assert SQLSelector.load(tmp_path / "never").select(executed).tolist() == consensus
+    ungated = SQLSelector(alphas=(1.0,)).fit(executed)          # default: no gate
+    assert ungated.margin_ == -np.inf and ungated.gate_cv_results_ == {}
+    assert np.array_equal(ungated.select(executed),
+                          np.argmax(np.where(np.isfinite(s := ungated.decision_function(
+                              executed)), s, -np.finfo(np.float32).max), axis=1))
+
+
+def test_sql_selector_feature_subset(executed: list) -> None:
+    sel = SQLSelector(alphas=(1.0,), features=("group.", "result.")).fit(executed)
+    kept = [n for n in sel.feature_names_ if n.startswith(("group.", "result."))]
+    assert sel.scorer_.n_features_ == len(kept) < len(sel.feature_names_)
+    assert sel.select(executed).shape == (18,)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"margins": ()}, "'margins' parameter of SQLSelector must be None or a non-empty"),
+    ({"margins": (-1.0,)}, "'margins' parameter of SQLSelector must be None or a non-empty"),
+    ({"vote_gaps": (1.5,)}, "'vote_gaps' parameter of SQLSelector must be a non-empty"),
+    ({"features": "group."}, "'features' parameter of SQLSelector must be None or a non-empty"),
+])
+def test_sql_selector_gate_parameter_errors(executed: list, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SQLSelector(**kwargs).fit(executed)

@@ -61,6 +61,46 @@ def database_folds(db_ids: Sequence[str], n_splits: int) -> list[np.ndarray]:
     return [np.isin(ids, f) for f in folds]
 
 
+def _consensus_groups(executed: Sequence[ExecutedQuestion], width: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Consensus group index ``[Q]`` and group sizes ``[Q, G]`` (0 for padding)."""
+    cons = np.zeros(len(executed), dtype=np.int64)
+    sizes = np.zeros((len(executed), width), dtype=np.int64)
+    for q, eq in enumerate(executed):
+        g = eq.groups
+        if g.n_groups:
+            cons[q] = int(g.labels[g.consensus()])
+            sizes[q, :g.n_groups] = g.sizes
+    return cons, sizes
+
+
+def _gate(scores: np.ndarray, mask: np.ndarray, cons: np.ndarray, sizes: np.ndarray,
+          margin: float, vote_gap: int | None) -> np.ndarray:
+    """Chosen group per question: consensus unless a group beats its score by > ``margin``.
+
+    Only groups at most ``vote_gap`` votes behind consensus may override (``None``: any).
+    ``margin = -inf`` is the plain argmax (equal scores: the earliest group); ``inf`` is
+    consensus.
+    """
+    q = np.arange(len(cons))
+    if np.isneginf(margin):
+        return np.argmax(np.where(mask, scores, -np.inf), axis=1)
+    if np.isposinf(margin):
+        return cons.copy()
+    eligible = mask.copy()
+    eligible[q, cons] = False
+    if vote_gap is not None:
+        eligible &= (sizes[q, cons][:, None] - sizes) <= vote_gap
+    alt_scores = np.where(eligible, scores, -np.inf)
+    alt = np.argmax(alt_scores, axis=1)
+    override = eligible.any(axis=1) & (alt_scores[q, alt] - scores[q, cons] > margin)
+    return np.where(override, alt, cons)
+
+
+def _error(correct: np.ndarray, pick: np.ndarray) -> float:
+    return float(1.0 - correct[np.arange(len(pick)), pick].mean())
+
+
 class SQLSelector:
     """Pick one SQL candidate per question with a learned scorer (XiYan-SQL-style selection).
 
@@ -94,6 +134,28 @@ default="softmax"
     solver : {"lbfgs", "adam"}, default="lbfgs"
     max_iter : int, default=100
     random_state : int, default=0
+    margins : sequence of float or None, default=None
+        The **gate** between consensus and the scorer (off by default: nested
+        cross-validation inside the training databases did not favour it, see
+        ``docs/sql.md``; ``(0.0, 0.5, 1.0, 2.0)`` is the grid measured there). The selector keeps the consensus
+        group unless another group scores higher than it by more than a margin and trails it
+        by at most ``vote_gap`` votes. The margin and the vote gap are chosen together with
+        ``alpha`` by the same cross-validation across the training databases, among these
+        margins **and "never override"** (margin ``inf``, which is consensus exactly); equal
+        errors go to the more conservative gate (larger margin, then smaller vote gap, then
+        larger ``alpha``). ``None`` turns the gate off: plain argmax of the group scores
+        (the selector before the gate; equal to margin 0 with an unlimited vote gap, except
+        for score ties).
+    vote_gaps : sequence of int or None, default=(0, 1, 2, None)
+        Largest vote deficit (consensus group size minus the group's size) of a group that
+        may override consensus; ``0``: only groups tied with consensus; ``None``: any.
+    features : sequence of str, optional
+        Keep only the feature columns whose name starts with one of these prefixes (e.g.
+        ``("group.", "result.")``); default: all of :func:`feature_names`. The vote share
+        ``group.share`` is always kept.
+    min_gain : int, default=0
+        An overriding gate is chosen only if it gets more than ``min_gain`` more training
+        questions right in cross-validation than consensus does.
 
     Attributes
     ----------
@@ -105,7 +167,16 @@ default="softmax"
     alpha_ : float
         The chosen penalty.
     cv_results_ : dict of float to float
-        Cross-validated error (``1 - accuracy``) or loss of every ``alpha``.
+        Cross-validated error (``1 - accuracy``) or loss of every ``alpha`` (with the gate:
+        the error of the best gate at that ``alpha``).
+    margin_ : float
+        The chosen gate margin (``inf``: never override, the selector is consensus;
+        ``-inf``: no gate, argmax of the scores).
+    vote_gap_ : int or None
+        The chosen vote gap (``None``: any).
+    gate_cv_results_ : dict of (float, int or None, float) to float
+        Cross-validated error of every ``(alpha, vote_gap, margin)``; ``consensus_cv_error_``
+        is consensus on the same folds.
     scorer_ : ListwiseSelector
 
     Examples
@@ -123,7 +194,10 @@ default="softmax"
                  method_params: dict[str, Any] | None = None,
                  alphas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0), cv: int = 5,
                  scoring: str = "accuracy", solver: str = "lbfgs", max_iter: int = 100,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0,
+                 margins: Sequence[float] | None = None,
+                 vote_gaps: Sequence[int | None] = (0, 1, 2, None),
+                 features: Sequence[str] | None = None, min_gain: int = 0) -> None:
         self.hidden = hidden
         self.method = method
         self.method_params = method_params
@@ -133,6 +207,10 @@ default="softmax"
         self.solver = solver
         self.max_iter = max_iter
         self.random_state = random_state
+        self.margins = margins
+        self.vote_gaps = vote_gaps
+        self.features = features
+        self.min_gain = min_gain
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters (JSON-serialisable)."""
@@ -140,7 +218,11 @@ default="softmax"
                 "method_params": dict(self.method_params or {}),
                 "alphas": [float(a) for a in self.alphas], "cv": self.cv, "scoring": self.scoring,
                 "solver": self.solver, "max_iter": self.max_iter,
-                "random_state": self.random_state}
+                "random_state": self.random_state,
+                "margins": None if self.margins is None else [float(m) for m in self.margins],
+                "vote_gaps": [None if g is None else int(g) for g in self.vote_gaps],
+                "features": None if self.features is None else list(self.features),
+                "min_gain": int(self.min_gain)}
 
     def _scorer(self, alpha: float) -> ListwiseSelector:
         return ListwiseSelector(self.hidden, method=self.method, method_params=self.method_params,
@@ -166,7 +248,15 @@ default="softmax"
             mask[q, :g] = True
             if eq.correct is not None:
                 correct[q, :g] = [bool(eq.correct[m[0]]) for m in eq.groups.members]
-        return X, mask, correct
+        return X[:, :, self._columns()], mask, correct
+
+    def _columns(self) -> np.ndarray:
+        """Indices of the feature columns in use."""
+        names = self.feature_names_
+        if self.features is None:
+            return np.arange(len(names))
+        prefixes = tuple(self.features) + UNPENALIZED
+        return np.array([i for i, n in enumerate(names) if n.startswith(prefixes)])
 
     def _check_systems(self, executed: Sequence[ExecutedQuestion]) -> None:
         for eq in executed:
@@ -197,6 +287,25 @@ default="softmax"
         if not alphas or any(a < 0 for a in alphas):
             raise ValueError(f"The 'alphas' parameter of SQLSelector must be a non-empty "
                              f"sequence of floats >= 0. Got {self.alphas!r} instead.")
+        if self.scoring not in ("accuracy", "loss"):
+            raise ValueError(f"The 'scoring' parameter of SQLSelector must be 'accuracy' or "
+                             f"'loss'. Got {self.scoring!r} instead.")
+        margins = None if self.margins is None else [float(m) for m in self.margins]
+        if margins is not None and (not margins or any(not np.isfinite(m) or m < 0
+                                                        for m in margins)):
+            raise ValueError(f"The 'margins' parameter of SQLSelector must be None or a "
+                             f"non-empty sequence of finite floats >= 0. Got {self.margins!r} "
+                             f"instead.")
+        gaps = list(self.vote_gaps)
+        if not gaps or any(g is not None and (int(g) != g or g < 0) for g in gaps):
+            raise ValueError(f"The 'vote_gaps' parameter of SQLSelector must be a non-empty "
+                             f"sequence of ints >= 0 or None. Got {self.vote_gaps!r} instead.")
+        if self.features is not None and (
+                isinstance(self.features, str) or not self.features
+                or not all(isinstance(f, str) for f in self.features)):
+            raise ValueError(f"The 'features' parameter of SQLSelector must be None or a "
+                             f"non-empty sequence of name prefixes. Got {self.features!r} "
+                             f"instead.")
         executed = list(executed)
         self.systems_ = list(executed[0].systems)
         self._check_systems(executed)
@@ -208,30 +317,63 @@ default="softmax"
             others = [eq for eq, d in zip(executed, db_ids) if d != db]
             loo[db] = system_accuracies(others) if others else self.system_accuracy_
         X, mask, correct = self._features(executed, [loo[d] for d in db_ids])
-        penalty = np.array([0.0 if n in UNPENALIZED else 1.0 for n in self.feature_names_])
-        if self.scoring not in ("accuracy", "loss"):
-            raise ValueError(f"The 'scoring' parameter of SQLSelector must be 'accuracy' or "
-                             f"'loss'. Got {self.scoring!r} instead.")
+        penalty = np.array([0.0 if self.feature_names_[i] in UNPENALIZED else 1.0
+                            for i in self._columns()])
+        cons, sizes = _consensus_groups(executed, mask.shape[1])
         self.cv_results_: dict[float, float] = {}
-        if len(alphas) > 1:
+        self.gate_cv_results_: dict[tuple[float, int | None, float], float] = {}
+        self.margin_, self.vote_gap_ = (-np.inf, None) if margins is None else (np.inf, 0)
+        gated_cv = margins is not None and len(executed) > 0 and len(set(db_ids.tolist())) > 1
+        if len(alphas) > 1 or gated_cv:
             folds = [h for h in database_folds(db_ids, self.cv) if correct[~h].any()]
+            held_all = np.zeros(len(executed), dtype=bool)
+            scores = {}
             for a in alphas:
                 errors, weights = [], []
+                scores[a] = np.full(mask.shape, -np.inf, dtype=np.float64)
                 for held in folds:
+                    held_all |= held
                     s = self._scorer(a).fit(X[~held], mask[~held], correct[~held],
                                             penalty=penalty)
+                    scores[a][held] = s.decision_function(X[held], mask[held])
                     if self.scoring == "loss":
                         n_ok = int(correct[held].any(axis=1).sum())
                         if n_ok:
                             errors.append(s.loss(X[held], mask[held], correct[held]))
                             weights.append(n_ok)
-                    else:
-                        pick = s.predict(X[held], mask[held])
-                        errors.append(1.0 - correct[held][np.arange(len(pick)), pick].mean())
-                        weights.append(int(held.sum()))
-                self.cv_results_[a] = float(np.average(errors, weights=weights))
+                if self.scoring == "loss":
+                    self.cv_results_[a] = float(np.average(errors, weights=weights))
+                else:
+                    pick = _gate(scores[a][held_all], mask[held_all], cons[held_all],
+                                 sizes[held_all], -np.inf, None)
+                    self.cv_results_[a] = _error(correct[held_all], pick)
             best = min(self.cv_results_.values())
             self.alpha_ = max(a for a, v in self.cv_results_.items() if v <= best + 1e-9)
+            if margins is not None:
+                c_held = correct[held_all]
+                n_held = int(held_all.sum())
+                self.consensus_cv_error_ = _error(c_held, cons[held_all])
+                # candidates in order of preference on equal error: the most conservative first
+                cands = [(a, g, m) for m in sorted(margins, reverse=True)
+                         for g in sorted(gaps, key=lambda g: np.inf if g is None else g)
+                         for a in sorted(alphas, reverse=True)
+                         if not (self.scoring == "loss" and a != self.alpha_)]
+                for a, g, m in cands:
+                    pick = _gate(scores[a][held_all], mask[held_all], cons[held_all],
+                                 sizes[held_all], m, g)
+                    self.gate_cv_results_[(a, g, m)] = _error(c_held, pick)
+                best_key, best_err = None, self.consensus_cv_error_ - self.min_gain / n_held
+                for key in cands:
+                    if self.gate_cv_results_[key] < best_err - 1e-9:
+                        best_key, best_err = key, self.gate_cv_results_[key]
+                if best_key is not None:
+                    self.alpha_, self.vote_gap_, self.margin_ = best_key
+                else:
+                    self.margin_, self.vote_gap_ = np.inf, 0
+                if self.scoring != "loss":
+                    for a in alphas:
+                        self.cv_results_[a] = min(v for k, v in self.gate_cv_results_.items()
+                                                  if k[0] == a)
         else:
             self.alpha_ = alphas[0]
         self.scorer_ = self._scorer(self.alpha_).fit(X, mask, correct, penalty=penalty)
@@ -262,19 +404,32 @@ default="softmax"
     def select(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
         """Index (into ``systems_``) of the chosen candidate per question, shape ``(Q,)``.
 
-        The first candidate of the best-scored result group; among equal scores, the
-        earliest candidate wins (as in consensus). Candidate 0 when every candidate failed.
+        The first candidate of the chosen result group: the consensus group unless the gate
+        lets a better-scored group override it (see ``margins``; without the gate, the
+        best-scored group, equal scores to the earliest candidate). Candidate 0 when every
+        candidate failed.
         """
-        scores = self.decision_function(executed)
-        return np.argmax(np.where(np.isfinite(scores), scores, -np.finfo(np.float32).max),
-                         axis=1)
+        self._check_fitted()
+        executed = list(executed)
+        if not executed:
+            return np.zeros(0, dtype=np.int64)
+        self._check_systems(executed)
+        X, mask, _ = self._features(executed, self.system_accuracy_)
+        cons, sizes = _consensus_groups(executed, mask.shape[1])
+        scores = self.scorer_.decision_function(X, mask)
+        groups = _gate(scores, mask, cons, sizes, self.margin_, self.vote_gap_)
+        return np.array([eq.groups.members[g][0] if eq.groups.n_groups else 0
+                         for eq, g in zip(executed, groups)], dtype=np.int64)
 
     def save(self, path: str | Path) -> Path:
         """Save to the folder ``path``: ``config.json`` + ``model.safetensors`` (no pickle)."""
         self._check_fitted()
         meta = {"kind": "SQLSelector", "systems": self.systems_,
                 "system_accuracy": self.system_accuracy_, "feature_names": self.feature_names_,
-                "alpha": self.alpha_, "params": self.get_params()}
+                "alpha": self.alpha_, "params": self.get_params(),
+                # None: no gate (margins=None) or never override (the gate chose consensus)
+                "margin": float(self.margin_) if np.isfinite(self.margin_) else None,
+                "vote_gap": self.vote_gap_}
         return self.scorer_.save(path, metadata=meta)
 
     @classmethod
@@ -286,6 +441,8 @@ default="softmax"
             raise ValueError(f"{str(path)!r} holds a ListwiseSelector, not a SQLSelector "
                              f"(metadata kind {meta.get('kind')!r}).")
         params = dict(meta["params"])
+        if "margins" not in params:       # saved before the gate: no gate
+            params["margins"] = None
         self = cls(tuple(params.pop("hidden")), **params)
         self.systems_ = list(meta["systems"])
         self.system_accuracy_ = {k: float(v) for k, v in meta["system_accuracy"].items()}
@@ -294,5 +451,9 @@ default="softmax"
             raise ValueError(f"{str(path)!r} was saved with a different feature set than this "
                              f"version of ensel computes; retrain it.")
         self.alpha_ = float(meta["alpha"])
+        margin = meta.get("margin")
+        self.margin_ = (-np.inf if params["margins"] is None else
+                        np.inf if margin is None else float(margin))
+        self.vote_gap_ = meta.get("vote_gap")
         self.scorer_ = scorer
         return self
