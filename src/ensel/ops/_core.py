@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -155,41 +155,76 @@ def solve_threshold(
     return t
 
 
-def scaled_scores(c: Tensor, epsilon: float) -> tuple[Tensor, Tensor | None]:
-    """``y = (c - max c) / epsilon`` per row, in float64, and in float32 too for float32 ``c``.
+class Workspace(NamedTuple):
+    """Tensors for one threshold solve on ``c[B, M]``, allocated once per call.
 
-    Shifting by the row maximum keeps the threshold near 0 (so its rounding stays small) and
-    puts every score in ``(-inf, 0]``. The float32 copy, when there is one, is for a cheap
-    first solve whose result only starts the float64 one.
+    Fresh multi-megabyte temporaries at every solver step cost more than the arithmetic
+    (page faults on newly mapped memory), so the solvers write into these instead.
     """
-    y64 = c.to(WORK_DTYPE)
-    y64 = (y64 - y64.amax(-1, keepdim=True)) / epsilon
-    return y64, (y64.to(torch.float32) if c.dtype == torch.float32 else None)
+
+    y64: Tensor                       # (c - max c) / epsilon in float64           [B, M]
+    y32: Tensor | None                # the same in float32 (float32 input only)   [B, M]
+    buf64: tuple[Tensor, Tensor]      # float64 scratch                            [B, M] x 2
+    buf32: tuple[Tensor, Tensor] | None   # float32 scratch on the same memory     [B, M] x 2
+    out: Tensor                       # the result, dtype of c; holds y32 until the end
+
+
+def workspace(c: Tensor, epsilon: float) -> Workspace:
+    """Scaled scores and scratch for ``c[B, M]`` (float32 or float64).
+
+    ``y = (c - max c) / epsilon`` per row: shifting by the row maximum keeps the threshold
+    near 0 (so its rounding stays small) and puts every score in ``(-inf, 0]``. For float32
+    ``c`` a float32 copy feeds a cheap first solve whose result starts the float64 one.
+    """
+    b, m = c.shape
+    y64 = c.to(WORK_DTYPE, copy=True)
+    y64.sub_(y64.amax(-1, keepdim=True))
+    if epsilon != 1.0:
+        y64.div_(epsilon)
+    flat = torch.empty(2 * b * m, dtype=WORK_DTYPE, device=c.device)
+    buf64 = (flat[: b * m].view(b, m), flat[b * m:].view(b, m))
+    out = torch.empty_like(c, memory_format=torch.contiguous_format)
+    if c.dtype != torch.float32:
+        return Workspace(y64, None, buf64, None, out)
+    out.copy_(y64)
+    flat32 = flat.view(torch.float32)
+    buf32 = (flat32[: b * m].view(b, m), flat32[b * m: 2 * b * m].view(b, m))
+    return Workspace(y64, out, buf64, buf32, out)
+
+
+Bracket = Callable[[Tensor, int], tuple[Tensor, Tensor, Tensor]]
+FAndSlope = Callable[[Tensor, int, tuple[Tensor, Tensor]], Callable[[Tensor], tuple[Tensor, Tensor]]]
+Polish = Callable[[Tensor, int, Tensor, tuple[Tensor, Tensor]], Tensor]
 
 
 def two_phase_threshold(
-    y64: Tensor,
-    y32: Tensor | None,
+    ws: Workspace,
     k: int,
-    bracket: Callable[[Tensor, int], tuple[Tensor, Tensor, Tensor]],
-    f_and_slope: Callable[[Tensor, int], Callable[[Tensor], tuple[Tensor, Tensor]]],
-    polish: Callable[[Tensor, int, Tensor], Tensor] | None = None,
+    bracket: Bracket,
+    f_and_slope: FAndSlope,
+    polish: Polish | None = None,
     *,
     atanh_step: bool = False,
 ) -> Tensor:
-    """Threshold ``t[B]`` in float64, started from a float32 solve when ``y32`` is given.
+    """Threshold ``t[B]`` in float64, started from a float32 solve for float32 input.
 
-    ``bracket(y, k) -> (lo, hi, t0)``; ``f_and_slope(y, k)`` builds the function handed to
-    :func:`solve_threshold`; ``polish(y, k, t)`` (optional) improves a nearly exact root.
+    ``bracket(y, k) -> (lo, hi, t0)``; ``f_and_slope(y, k, buffers)`` builds the function
+    handed to :func:`solve_threshold`; ``polish(y, k, t, buffers)`` (optional) improves a
+    nearly exact root.
     """
+    y64 = ws.y64
     lo, hi, t0 = bracket(y64, k)
-    if y32 is not None and y32.shape[0]:
-        lo32, hi32, t32 = bracket(y32, k)
-        t32 = solve_threshold(y32, k, f_and_slope(y32, k), lo32, hi32, t32, max_iter=30,
-                              atanh_step=atanh_step)
+    polished = False
+    if ws.y32 is not None and ws.y32.shape[0]:
+        lo32, hi32, t32 = bracket(ws.y32, k)
+        t32 = solve_threshold(ws.y32, k, f_and_slope(ws.y32, k, ws.buf32), lo32, hi32, t32,
+                              max_iter=30, atanh_step=atanh_step)
         start = t32.to(WORK_DTYPE)
         if polish is not None:
-            start = polish(y64, k, start)
+            start = polish(y64, k, start, ws.buf64)
+            polished = True
         t0 = torch.where(torch.isfinite(start), start, t0).clamp(lo, hi)
-    t = solve_threshold(y64, k, f_and_slope(y64, k), lo, hi, t0, atanh_step=atanh_step)
-    return polish(y64, k, t) if polish is not None else t
+    t = solve_threshold(y64, k, f_and_slope(y64, k, ws.buf64), lo, hi, t0, atanh_step=atanh_step)
+    if polish is None or (polished and t is t0):   # t0 polished and passed the check
+        return t
+    return polish(y64, k, t, ws.buf64)

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ensel.ops._core import check_positive, scaled_scores, two_phase_threshold
+from ensel.ops._core import check_positive, two_phase_threshold, workspace
 
 __all__ = ["entropic_topk"]
 
@@ -39,11 +39,14 @@ def _bracket(y: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return lo, hi, t0
 
 
-def _f_and_slope(y: Tensor, k: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+def _f_and_slope(y: Tensor, k: int,
+                 buffers: tuple[Tensor, Tensor]) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    z, w = buffers
+
     def f_and_slope(t: Tensor) -> tuple[Tensor, Tensor]:
-        z = torch.sigmoid(y - t.unsqueeze(-1))
+        torch.sub(y, t.unsqueeze(-1), out=z).sigmoid_()
         s = z.sum(-1)
-        return s - k, s - (z * z).sum(-1)          # slope = sum z (1 - z)
+        return s - k, s - torch.mul(z, z, out=w).sum(-1)     # slope = sum z (1 - z)
 
     return f_and_slope
 
@@ -56,9 +59,10 @@ class _EntropicTopK(torch.autograd.Function):
         m = c.shape[-1]
         if k == m:
             return torch.ones_like(c)
-        y, y32 = scaled_scores(c, epsilon)
-        t = two_phase_threshold(y, y32, k, _bracket, _f_and_slope, atanh_step=True)
-        return torch.sigmoid(y - t.unsqueeze(-1)).to(c.dtype)
+        ws = workspace(c, epsilon)
+        t = two_phase_threshold(ws, k, _bracket, _f_and_slope, atanh_step=True)
+        z = torch.sub(ws.y64, t.unsqueeze(-1), out=ws.buf64[0]).sigmoid_()
+        return ws.out.copy_(z)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
@@ -69,12 +73,13 @@ class _EntropicTopK(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
         (z,) = ctx.saved_tensors
-        d = z * (1 - z) / ctx.epsilon
+        d = torch.addcmul(z, z, z, value=-1.0).div_(ctx.epsilon)   # z (1 - z) / epsilon
         d_sum = d.sum(-1, keepdim=True)
-        dg = (d * g).sum(-1, keepdim=True)
+        out = d * g
+        dg = out.sum(-1, keepdim=True)
         # all z in {0, 1} (e.g. k = M): d = 0 and the gradient is 0
         coef = torch.where(d_sum > 0, dg / d_sum.clamp_min(torch.finfo(d.dtype).tiny), 0.0)
-        return d * (g - coef), None, None
+        return out.addcmul_(d, coef, value=-1.0), None, None       # d * g - d * coef
 
 
 def entropic_topk(c: Tensor, k: int, *, epsilon: float = 1.0) -> Tensor:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ensel.ops._core import check_positive, scaled_scores, two_phase_threshold
+from ensel.ops._core import check_positive, two_phase_threshold, workspace
 
 __all__ = ["sparse_topk"]
 
@@ -41,24 +41,27 @@ def _bracket(y: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return lo, hi, 0.5 * (lo + hi)
 
 
-def _f_and_slope(y: Tensor, k: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+def _f_and_slope(y: Tensor, k: int,
+                 buffers: tuple[Tensor, Tensor]) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    z, w = buffers
+
     def f_and_slope(t: Tensor) -> tuple[Tensor, Tensor]:
-        z = (y - t.unsqueeze(-1)).clamp_(0.0, 1.0)
-        s = z.sum(-1)
-        # |F| = #{0 < z < 1} = sum(ceil(z)) - sum(floor(z)); cheaper than boolean masks
-        n_free = z.ceil().sum(-1) - z.floor_().sum(-1)
-        return s - k, n_free
+        torch.sub(y, t.unsqueeze(-1), out=z).clamp_(0.0, 1.0)
+        # |F| = #{0 < z < 1} = sum(ceil(frac(z))); cheaper than boolean masks
+        return z.sum(-1) - k, torch.frac(z, out=w).ceil_().sum(-1)
 
     return f_and_slope
 
 
-def _exact_step(y: Tensor, k: int, t: Tensor) -> Tensor:
+def _exact_step(y: Tensor, k: int, t: Tensor, buffers: tuple[Tensor, Tensor]) -> Tensor:
     """Newton step on the piece of ``t``: ``(sum_F y - (k - #saturated)) / |F|``, exact there."""
-    z = (y - t.unsqueeze(-1)).clamp_(0.0, 1.0)
-    free = z.ceil() - z.floor()
+    z, free = buffers
+    torch.sub(y, t.unsqueeze(-1), out=z).clamp_(0.0, 1.0)
+    torch.frac(z, out=free).ceil_()                  # 1 on F = {0 < z < 1}
     n_free = free.sum(-1)
-    n_sat = z.floor_().sum(-1)
-    exact = ((y * free).sum(-1) - (k - n_sat)) / n_free.clamp_min(1.0)
+    n_sat = z.floor_().sum(-1)                       # z is now 1 where saturated, else 0
+    sum_free = torch.mul(y, free, out=z).sum(-1)
+    exact = (sum_free - (k - n_sat)) / n_free.clamp_min(1.0)
     return torch.where(n_free > 0, exact, t)
 
 
@@ -70,9 +73,10 @@ class _SparseTopK(torch.autograd.Function):
         m = c.shape[-1]
         if k == m:
             return torch.ones_like(c)
-        y, y32 = scaled_scores(c, epsilon)
-        t = two_phase_threshold(y, y32, k, _bracket, _f_and_slope, _exact_step)
-        return (y - t.unsqueeze(-1)).clamp_(0.0, 1.0).to(c.dtype)
+        ws = workspace(c, epsilon)
+        t = two_phase_threshold(ws, k, _bracket, _f_and_slope, _exact_step)
+        z = torch.sub(ws.y64, t.unsqueeze(-1), out=ws.buf64[0]).clamp_(0.0, 1.0)
+        return ws.out.copy_(z)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
@@ -83,12 +87,13 @@ class _SparseTopK(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
         (z,) = ctx.saved_tensors
-        free = z.ceil() - z.floor()                  # 1 where 0 < z < 1, else 0
+        free = torch.frac(z).ceil_()                          # 1 where 0 < z < 1, else 0
         n_free = free.sum(-1, keepdim=True).clamp_min(1.0)   # |F| = 0 -> gradient 0
         g_free = g * free
         mean_free = g_free.sum(-1, keepdim=True) / n_free
+        g_free.addcmul_(free, mean_free, value=-1.0).div_(ctx.epsilon)
         # "+ 0.0" turns the -0.0 of (negative * 0) into +0.0
-        return (g_free - mean_free * free).div_(ctx.epsilon).add_(0.0), None, None
+        return g_free.add_(0.0), None, None
 
 
 def sparse_topk(c: Tensor, k: int, *, epsilon: float = 1.0) -> Tensor:
