@@ -117,8 +117,8 @@ class DifferentiableSelector(Combiner):
         train once more on all rows for that many epochs (the temperature stays the one fitted
         on the validation part).
     calibrate : bool, default=True
-        Fit a temperature on the validation part so the combined probabilities are calibrated
-        (does not change the predicted labels).
+        Fit a temperature and a small uniform smoothing on the validation part so that the
+        combined probabilities are calibrated and never zero (labels do not change).
     method_options : dict, optional
         Passed to the relaxation (e.g. ``{"epsilon": 0.5}`` or ``{"sigma": 1.0}``).
     engine : {"local", "ray"}, default="local"
@@ -135,6 +135,8 @@ class DifferentiableSelector(Combiner):
     classes_ : ndarray of shape (C,)
     features_ : str
     temperature_ : float
+    smoothing_ : float
+        Share of the uniform distribution mixed into the calibrated probabilities.
     history_ : list of dict
         One record per epoch of the kept model (``epoch``, ``train_loss``, ``val_loss``,
         ``val_score``).
@@ -419,14 +421,17 @@ class DifferentiableSelector(Combiner):
                                               aggregation=aggregation))
         self.k_scores_ = {k: max(f["val_score"] for f in fits if f["k"] == k) for k in ks}
         self.validation_scores_ = {(f["aggregation"], f["k"]): f["val_score"] for f in fits}
-        chosen = max(fits, key=lambda f: (f["val_score"], -f["val_loss"], -f["k"]))
+        # best validation score; ties go to the simpler model (plain mean, then smaller k)
+        chosen = max(fits, key=lambda f: (f["val_score"], f["aggregation"] == "mean", -f["k"],
+                                          -f["val_loss"]))
         self.net_ = chosen["net"]
         self.k_ = chosen["k"]
         self.aggregation_ = chosen["aggregation"]
         self.history_ = chosen["history"]
-        self.temperature_ = 1.0
+        self.temperature_, self.smoothing_ = 1.0, 0.0
         if self.calibrate and self.task_ == "classification":
-            self.temperature_ = self._fit_temperature(F[val], P[val], target[val])
+            self.temperature_, self.smoothing_ = self._fit_calibration(F[val], P[val],
+                                                                       target[val])
         if self.refit and self.engine == "local" and chosen.get("epoch"):
             everything = np.sort(np.concatenate([train, val]))
             self.net_ = self._fit_one(self.k_, F, P, target, correct, everything, val,
@@ -458,18 +463,25 @@ class DifferentiableSelector(Combiner):
         z = self._mask(scores, self.k_, hard=True)
         return self._combine_tensors(P, z, w, self.net_.head), z
 
-    def _fit_temperature(self, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor) -> float:
-        from scipy.optimize import minimize_scalar
+    def _fit_calibration(self, F: torch.Tensor, P: torch.Tensor,
+                         target: torch.Tensor) -> tuple[float, float]:
+        """Temperature ``T`` and uniform smoothing ``a`` minimising the validation NLL of
+        ``(1 - a) softmax(log p / T) + a / C``; ``(1, 0)`` unless that improves it."""
+        from scipy.optimize import minimize
 
         out, _ = self._raw_output(F, P)
         logp = torch.log(out.clamp_min(_MIN_PROBA)).double()
+        n_classes = logp.shape[1]
 
-        def nll(log_t: float) -> float:
-            return float(-torch.log_softmax(logp / math.exp(log_t), 1)
-                         .gather(1, target[:, None]).mean())
+        def nll(x: np.ndarray) -> float:
+            q = torch.softmax(logp / math.exp(x[0]), 1) * (1 - x[1]) + x[1] / n_classes
+            return float(-torch.log(q.gather(1, target[:, None])).mean())
 
-        res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
-        return float(math.exp(res.x)) if res.fun < nll(0.0) else 1.0
+        res = minimize(nll, x0=np.array([0.0, 1e-3]), bounds=[(-3.0, 3.0), (0.0, 0.5)],
+                       method="L-BFGS-B")
+        if res.fun < nll(np.zeros(2)):
+            return float(math.exp(res.x[0])), float(res.x[1])
+        return 1.0, 0.0
 
     @property
     def selection_needs_predictions_(self) -> bool:
@@ -502,6 +514,7 @@ class DifferentiableSelector(Combiner):
                 return out[:, 0] if np.asarray(table.P).ndim == 2 else out
             if self.temperature_ != 1.0:
                 out = torch.softmax(torch.log(out.clamp_min(_MIN_PROBA)) / self.temperature_, 1)
+            out = out * (1 - self.smoothing_) + self.smoothing_ / out.shape[1]
         out = out.numpy().astype(np.float64)
         return out / out.sum(1, keepdims=True)
 
@@ -532,6 +545,7 @@ class DifferentiableSelector(Combiner):
             "task_": self.task_,
             "classes_": None if self.classes_ is None else self.classes_.tolist(),
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
+            "smoothing_": self.smoothing_,
             "target_scale_": self.target_scale_, "n_inputs": int(self.feature_mean_.shape[0]),
             "n_outputs": int(self.net_.scores.out_features),
             "n_head_classes": 0 if self.net_.head is None else int(self.net_.head.bias.shape[0]),
@@ -576,5 +590,6 @@ class DifferentiableSelector(Combiner):
         self.classes_ = None if config["classes_"] is None else np.asarray(config["classes_"])
         self.n_features_in_ = config["n_features_in_"]
         self.temperature_ = config["temperature_"]
+        self.smoothing_ = config["smoothing_"]
         self.target_scale_ = config["target_scale_"]
         return self
