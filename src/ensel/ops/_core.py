@@ -91,6 +91,7 @@ def solve_threshold(
     *,
     max_iter: int = 200,
     atanh_step: bool = False,
+    eps: float | None = None,
 ) -> Tensor:
     """Find ``t[B]`` with ``s(t) = k`` for a nonincreasing ``s`` on ``[lo, hi]``, per row.
 
@@ -117,6 +118,9 @@ def solve_threshold(
         Replace the Newton step ``f / slope`` by ``atanh(f / slope)`` when ``|f / slope| < 1``:
         the exact root of ``B exp(-t) - A exp(t)``, the shape of the entropic ``s - k`` when
         the scores around the root are far apart (where plain Newton crawls).
+    eps : float, optional
+        Relative precision behind the stopping tolerance; default: machine epsilon of the
+        dtype of ``y``.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def solve_threshold(
     m = y.shape[-1]
     if y.shape[0] == 0:
         return t0
-    eps8 = 8.0 * torch.finfo(y.dtype).eps
+    eps8 = 8.0 * (torch.finfo(y.dtype).eps if eps is None else eps)
     t = t0
     dx = dx_old = hi - lo
     for it in range(max_iter):
@@ -208,6 +212,9 @@ def two_phase_threshold(
 ) -> Tensor:
     """Threshold ``t[B]`` in float64, started from a float32 solve for float32 input.
 
+    For float32 input the float64 solve stops at ``|s(t) - k| <= 8e-12 (M + k + ...)`` (far
+    below float32 resolution) instead of at float64 rounding.
+
     ``bracket(y, k) -> (lo, hi, t0)``; ``f_and_slope(y, k, buffers)`` builds the function
     handed to :func:`solve_threshold`; ``polish(y, k, t, buffers)`` (optional) improves a
     nearly exact root.
@@ -224,7 +231,10 @@ def two_phase_threshold(
             start = polish(y64, k, start, ws.buf64)
             polished = True
         t0 = torch.where(torch.isfinite(start), start, t0).clamp(lo, hi)
-    t = solve_threshold(y64, k, f_and_slope(y64, k, ws.buf64), lo, hi, t0, atanh_step=atanh_step)
+    # float32 results need |sum z - k| far below float32 resolution, not at float64's
+    eps = 1e-12 if ws.y32 is not None else None
+    t = solve_threshold(y64, k, f_and_slope(y64, k, ws.buf64), lo, hi, t0,
+                        atanh_step=atanh_step, eps=eps)
     if polish is None or (polished and t is t0):   # t0 polished and passed the check
         return t
     return polish(y64, k, t, ws.buf64)
