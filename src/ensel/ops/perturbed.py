@@ -69,12 +69,12 @@ class _PerturbedTopK(torch.autograd.Function):
 
     @staticmethod
     def forward(c: Tensor, k: int, sigma: float, n_samples: int, seed: int,  # type: ignore[override]
-                control_variate: bool) -> tuple[Tensor, Tensor]:
+                control_variate: bool, cache: bool) -> tuple[Tensor, Tensor]:
         b, m = c.shape
         if k == m:
             return torch.ones_like(c), c.new_empty(0, dtype=torch.int16)
         gen = torch.Generator(device=c.device).manual_seed(seed)
-        keep = n_samples * b * k <= _CACHE_ELEMENTS
+        keep = cache and n_samples * b * k <= _CACHE_ELEMENTS
         small = torch.int16 if m <= torch.iinfo(torch.int16).max else torch.int32
         offsets = torch.arange(b, device=c.device).unsqueeze(-1) * m    # row offsets  [B, 1]
         counts = torch.zeros(b * m, dtype=torch.int64, device=c.device)
@@ -91,7 +91,7 @@ class _PerturbedTopK(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
-        c, k, sigma, n_samples, seed, control_variate = inputs
+        c, k, sigma, n_samples, seed, control_variate, _ = inputs
         ctx.k, ctx.sigma, ctx.n_samples = k, sigma, n_samples
         ctx.seed, ctx.control_variate = seed, control_variate
         ctx.mark_non_differentiable(output[1])
@@ -104,7 +104,7 @@ class _PerturbedTopK(torch.autograd.Function):
         b, m = c.shape
         k, sigma, n = ctx.k, ctx.sigma, ctx.n_samples
         if k == m:
-            return torch.zeros_like(c), None, None, None, None, None
+            return torch.zeros_like(c), None, None, None, None, None, None
         g = g.to(c.dtype)
         gen = torch.Generator(device=c.device).manual_seed(ctx.seed)   # replay the forward noise
         wz = torch.zeros_like(c)            # sum_s (g . y_s) Z_s          [B, M]
@@ -129,7 +129,7 @@ class _PerturbedTopK(torch.autograd.Function):
             grad = (n * wz - w_sum.unsqueeze(-1) * z_sum) / ((n - 1) * n * sigma)
         else:
             grad = wz / (n * sigma)
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 def perturbed_topk(
@@ -208,5 +208,6 @@ def perturbed_topk(
             f"The 'seed' parameter of {_OWNER} must be a non-negative int or None. "
             f"Got {seed!r} instead."
         )
-    z, _ = _PerturbedTopK.apply(c, k, sigma, n_samples, int(seed), control_variate)
+    cache = torch.is_grad_enabled() and c.requires_grad     # no backward, no index cache
+    z, _ = _PerturbedTopK.apply(c, k, sigma, n_samples, int(seed), control_variate, cache)
     return z
