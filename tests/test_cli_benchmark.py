@@ -144,7 +144,7 @@ def test_user_table_without_inputs_skips_dynamic_combiners(tmp_path, capsys):
 
 
 def test_a_failing_combiner_is_recorded_and_exits_1(tmp_path, capsys, monkeypatch):
-    import ensel.benchmark.runner as runner
+    from ensel.benchmark import runner
 
     real = runner._make
 
@@ -165,7 +165,7 @@ def test_a_failing_combiner_is_recorded_and_exits_1(tmp_path, capsys, monkeypatc
 
 
 def test_full_suite_says_how_long_it_expects(tmp_path, capsys, monkeypatch):
-    import ensel.benchmark.runner as runner
+    from ensel.benchmark import runner
 
     def stop(*args, **kwargs):
         raise ValueError("stopped before running")
@@ -230,7 +230,7 @@ def test_selection_and_test_parts_must_match(tmp_path):
 
 
 def test_deslib_asked_for_but_missing(monkeypatch):
-    import ensel.benchmark.runner as runner
+    from ensel.benchmark import runner
 
     monkeypatch.setattr(runner, "deslib_available", lambda: False)
     with pytest.raises(ValueError, match=r"deslib:knora-e need DESlib, which is not installed; "

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the report needs matplotlib (pip install ensel[report])")
 
-from ensel.report.html import PLOT_KINDS, slug  # noqa: E402
+from ensel.report.html import PLOT_KINDS, slug
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium"
                                         if Path("/usr/bin/chromium").is_file() else None)
@@ -32,7 +32,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def _chromium(tmp_path: Path, name: str, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile-{name}"
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def _console_errors(stderr: str) -> list[str]:
@@ -74,7 +74,7 @@ def test_dom_has_every_section(report, tmp_path):
         assert f'id="{section}"' in dom
     for pool in ("specialists", "natural"):
         part = re.search(rf'<section class="part" id="part-{slug("toy", pool)}".*?</section>',
-                         dom, re.S)
+                         dom, re.DOTALL)
         assert part, pool
         for kind in PLOT_KINDS:
             assert f'<figure data-plot="{kind}"><img' in part.group(0)

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the report needs matplotlib (pip install ensel[report])")
 
-from ensel.cli import main  # noqa: E402
-from ensel.report.html import PLOT_KINDS, render_report, slug, write_report  # noqa: E402
-from ensel.report.results import write_results  # noqa: E402
+from ensel.cli import main
+from ensel.report.html import PLOT_KINDS, render_report, slug, write_report
+from ensel.report.results import write_results
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_page_has_every_section_and_figure(page):
         assert f'id="{section}"' in page
     for pool in ("specialists", "natural"):
         match = re.search(rf'<section class="part" id="part-{slug("toy", pool)}".*?</section>',
-                          page, re.S)
+                          page, re.DOTALL)
         assert match, pool
         part = match.group(0)
         assert '<table class="results">' in part

@@ -428,7 +428,7 @@ class _Runner:
                 record, outputs = evaluate_combiner_outputs(make(), sel, test)
         except KeyboardInterrupt:
             raise
-        except Exception as exc:  # one combiner failing must not lose the others' results
+        except Exception as exc:  # noqa: BLE001 - one failure must not lose the others
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.header["failures"].append({"dataset": base["dataset"], "pool": base["pool"],
                                             "seed": base["seed"], "combiner": name,
@@ -441,6 +441,11 @@ class _Runner:
             return None
         full = {**base, "combiner": name, **record}
         self.records.append(full)
+        if not self.console.is_terminal:   # logs get a line per result (no live progress bar)
+            self.console.print(
+                f"  {base['dataset']}/{base['pool']} seed {base['seed']}: {name}: accuracy "
+                f"{full.get('accuracy', float('nan')):.4f}, fit {full['fit_seconds']:.2f} s, "
+                f"predict {full['predict_seconds']:.3f} s", markup=False, soft_wrap=True)
         return full, outputs
 
     # ------------------------------------------------------------------ one part x seed
@@ -606,8 +611,14 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
         The run's header, with ``failures`` (combiners that raised) and ``wall_seconds``.
     """
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                               TextColumn, TimeElapsedColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     console = console or Console(stderr=True)
     runner = _Runner(plan, Path(out), command, console)

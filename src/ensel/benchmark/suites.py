@@ -55,8 +55,8 @@ _COST: dict[tuple[str, int | None], dict[str, tuple[float, float, float]]] = {
     ("breast_cancer", None): {"specialists": (4, 7, 1), "natural": (2, 3, 1)},
     ("pendigits", 3000): {"specialists": (7, 20, 6), "natural": (10, 9, 2)},
     ("letter", 4000): {"specialists": (9, 22, 6), "natural": (29, 15, 3)},
-    ("pendigits", None): {"specialists": (12, 35, 12), "natural": (25, 20, 5)},
-    ("letter", None): {"specialists": (16, 80, 30), "natural": (55, 60, 6)},
+    ("pendigits", None): {"specialists": (12, 60, 25), "natural": (25, 30, 8)},
+    ("letter", None): {"specialists": (20, 110, 45), "natural": (55, 70, 15)},
 }
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
 
-def _ks(value: Optional[str]) -> Optional[list[int]]:
+def _ks(value: str | None) -> list[int] | None:
     if value is None:
         return None
     if value.strip().lower() in ("none", ""):
@@ -29,50 +29,50 @@ def _ks(value: Optional[str]) -> Optional[list[int]]:
     return out
 
 
-def _split(values: Optional[list[str]]) -> Optional[list[str]]:
+def _split(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 def benchmark(
-    suite: str = typer.Option(
-        "quick", help="Built-in suite: 'quick' (digits, breast_cancer and subsamples of "
-                      "pendigits and letter; 1 seed; minutes) or 'full' (all four datasets in "
-                      "full; 3 seeds)."),
-    table: Optional[Path] = typer.Option(
-        None, help="Run on a saved PredictionTable instead of a suite (needs y; X for the "
-                   "dynamic combiners). A directory with selection/ and test/ sub-tables is "
-                   "used as is, otherwise the table is split 50/50 (stratified, --split-seed)."),
-    combiners: Optional[list[str]] = typer.Option(
-        None, help="Combiners to run (repeat or comma-separate): registry names such as "
-                   "'stacking', 'e2e-cel', and 'deslib:knora-e' (or 'deslib' for all of "
-                   "DESlib's). Default: all, DESlib's when installed."),
-    seeds: Optional[int] = typer.Option(
-        None, help="Number of seeds 0..N-1 (default: 1 for quick and --table, 3 for full)."),
-    out: Path = typer.Option(Path("ensel-benchmark"), help="Output directory."),
-    datasets: Optional[list[str]] = typer.Option(
-        None, help="Only these datasets of the suite (repeat or comma-separate)."),
-    pools: Optional[list[str]] = typer.Option(
-        None, help="Only these pools: specialists, natural."),
-    ks: Optional[str] = typer.Option(
-        None, help="Fixed k at which e2e-cel is also run, e.g. '1,3' or '1-5' or 'none' "
-                   "(default: 1,3 for quick, 1-5 for full)."),
-    deslib: Optional[bool] = typer.Option(
-        None, "--deslib/--no-deslib", help="Run DESlib's methods (default: when installed)."),
-    split_seed: int = typer.Option(0, help="Seed of the selection/test split of --table."),
-    max_rows: Optional[int] = typer.Option(
-        None, hidden=True, help="Cap every dataset's rows (stratified), for smoke tests."),
+    suite: Annotated[str, typer.Option(
+        help="Built-in suite: 'quick' (digits, breast_cancer and subsamples of pendigits and "
+             "letter; 1 seed; minutes) or 'full' (all four datasets in full; 3 seeds).")
+    ] = "quick",
+    table: Annotated[Path | None, typer.Option(
+        help="Run on a saved PredictionTable instead of a suite (needs y; X for the dynamic "
+             "combiners). A directory with selection/ and test/ sub-tables is used as is, "
+             "otherwise the table is split 50/50 (stratified, --split-seed).")] = None,
+    combiners: Annotated[list[str] | None, typer.Option(
+        help="Combiners to run (repeat or comma-separate): registry names such as 'stacking', "
+             "'e2e-cel', and 'deslib:knora-e' (or 'deslib' for all of DESlib's). Default: all, "
+             "DESlib's when installed.")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        help="Number of seeds 0..N-1 (default: 1 for quick and --table, 3 for full).")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("ensel-benchmark"),
+    datasets: Annotated[list[str] | None, typer.Option(
+        help="Only these datasets of the suite (repeat or comma-separate).")] = None,
+    pools: Annotated[list[str] | None, typer.Option(
+        help="Only these pools: specialists, natural.")] = None,
+    ks: Annotated[str | None, typer.Option(
+        help="Fixed k at which e2e-cel is also run, e.g. '1,3' or '1-5' or 'none' (default: "
+             "1,3 for quick, 1-5 for full).")] = None,
+    deslib: Annotated[bool | None, typer.Option(
+        "--deslib/--no-deslib", help="Run DESlib's methods (default: when installed).")
+    ] = None,
+    split_seed: Annotated[int, typer.Option(
+        help="Seed of the selection/test split of --table.")] = 0,
+    max_rows: Annotated[int | None, typer.Option(
+        hidden=True, help="Cap every dataset's rows (stratified), for smoke tests.")] = None,
 ) -> None:
     """Hold every combiner side by side on a suite or your table; write JSON, Markdown, HTML."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from ensel.benchmark.runner import (command_line, format_duration, plan_benchmark,
-                                        run_benchmark)
-    from ensel.report.tables import (fmt, fmt_seconds, groups, summarise, winner,
-                                     winner_name)
+    from ensel.benchmark.runner import command_line, format_duration, plan_benchmark, run_benchmark
+    from ensel.report.tables import fmt, fmt_seconds, groups, summarise, winner, winner_name
 
     console = Console(stderr=True)
     if not console.is_terminal:       # logs and CI: wide enough for the summary table
@@ -131,10 +131,11 @@ def benchmark(
 
 
 def report(
-    results: Path = typer.Argument(..., help="results.json written by 'ensel benchmark'."),
-    output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="HTML file to write (default: report.html beside the "
-                                     "results file)."),
+    results: Annotated[Path, typer.Argument(
+        help="results.json written by 'ensel benchmark'.")],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output",
+        help="HTML file to write (default: report.html beside the results file).")] = None,
 ) -> None:
     """Render a results file as a self-contained HTML report (tables and figures)."""
     from ensel.report.results import load_results

@@ -263,14 +263,14 @@ def render_report(document: Mapping[str, Any]) -> str:
     nav = "".join(f"<li><a href='#part-{slug(d, p)}'>{_e(d)} / {_e(p)}</a></li>"
                   for d, p in parts)
     body = [
-        f"<header><h1>{_e(title)}</h1>"
-        f"<p>{_e(header.get('date', ''))} · ensel "
-        f"{_e((header.get('packages') or {}).get('ensel', '?'))} · "
-        f"{_e(header.get('cpu_count', '?'))} CPUs · {len(records)} results</p>"
-        f"<p><code>{_e(header.get('command', ''))}</code></p></header><main>",
-        f'<nav id="contents"><h2>Contents</h2><ul>{nav}'
-        f"<li><a href='#summary'>who wins where</a></li><li><a href='#run'>run</a></li>"
-        f"</ul></nav>",
+        (f"<header><h1>{_e(title)}</h1>"
+         f"<p>{_e(header.get('date', ''))} · ensel "
+         f"{_e((header.get('packages') or {}).get('ensel', '?'))} · "
+         f"{_e(header.get('cpu_count', '?'))} CPUs · {len(records)} results</p>"
+         f"<p><code>{_e(header.get('command', ''))}</code></p></header><main>"),
+        (f'<nav id="contents"><h2>Contents</h2><ul>{nav}'
+         f"<li><a href='#summary'>who wins where</a></li><li><a href='#run'>run</a></li>"
+         f"</ul></nav>"),
         _summary(records, parts),
     ]
     if not records:

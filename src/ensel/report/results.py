@@ -183,7 +183,7 @@ def check_results(document: Any, *, source: str = "results") -> None:
         Named in the error messages (usually the file path).
     """
     if not isinstance(document, dict):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 - a bad file, not a bad call
             f"{source} is not an ensel benchmark results file: expected a JSON object, got "
             f"{type(document).__name__}.")
     if document.get("format") != FORMAT:
@@ -197,16 +197,16 @@ def check_results(document: Any, *, source: str = "results") -> None:
             f"Upgrade ensel.")
     header = document.get("header")
     if not isinstance(header, dict):
-        raise ValueError(f"{source}: 'header' must be an object.")
+        raise ValueError(f"{source}: 'header' must be an object.")  # noqa: TRY004 - a bad file, not a bad call
     missing = [k for k in HEADER_KEYS if k not in header]
     if missing:
         raise ValueError(f"{source}: the header lacks {', '.join(missing)}.")
     records = document.get("records")
     if not isinstance(records, list):
-        raise ValueError(f"{source}: 'records' must be a list.")
+        raise ValueError(f"{source}: 'records' must be a list.")  # noqa: TRY004 - a bad file, not a bad call
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise ValueError(f"{source}: record {i} is not an object.")
+            raise ValueError(f"{source}: record {i} is not an object.")  # noqa: TRY004 - a bad file, not a bad call
         missing = [k for k in RECORD_KEYS if k not in record]
         if missing:
             raise ValueError(
@@ -218,10 +218,10 @@ def check_results(document: Any, *, source: str = "results") -> None:
                 f"{source}: record {i} has accuracy {acc!r}; expected a number in [0, 1].")
     plots = document.get("plots", [])
     if not isinstance(plots, list):
-        raise ValueError(f"{source}: 'plots' must be a list.")
+        raise ValueError(f"{source}: 'plots' must be a list.")  # noqa: TRY004 - a bad file, not a bad call
     for i, entry in enumerate(plots):
         if not isinstance(entry, dict):
-            raise ValueError(f"{source}: plots entry {i} is not an object.")
+            raise ValueError(f"{source}: plots entry {i} is not an object.")  # noqa: TRY004 - a bad file, not a bad call
         missing = [k for k in PLOT_KEYS if k not in entry]
         if missing:
             raise ValueError(f"{source}: plots entry {i} lacks {', '.join(missing)}.")

@@ -239,9 +239,9 @@ def markdown(document: Mapping[str, Any]) -> str:
     lines.append("")
     parts = groups(records)
     lines += ["## Who wins where", "",
-              "| dataset | pool | best | accuracy | margin over runner-up | runner-up | "
-              "e2e-cel | e2e-cel − best | best: members/input, fit s | "
-              "e2e-cel: members/input, fit s |",
+              ("| dataset | pool | best | accuracy | margin over runner-up | runner-up | "
+               "e2e-cel | e2e-cel − best | best: members/input, fit s | "
+               "e2e-cel: members/input, fit s |"),
               "|---|---|---|---|---|---|---|---|---|---|"]
     for dataset, pool in parts:
         w = winner(summarise(records, dataset, pool))
@@ -260,8 +260,8 @@ def markdown(document: Mapping[str, Any]) -> str:
     for dataset, pool in parts:
         lines += [f"## {dataset} / {pool}", "",
                   describe_facts(section_facts(records, dataset, pool)), "",
-                  "| combiner | accuracy | NLL | ECE | gap closed | members/input | fit s | "
-                  "predict s |",
+                  ("| combiner | accuracy | NLL | ECE | gap closed | members/input | fit s | "
+                   "predict s |"),
                   "|---|---|---|---|---|---|---|---|"]
         rows = summarise(records, dataset, pool)
         w = winner(rows)
@@ -280,8 +280,8 @@ def markdown(document: Mapping[str, Any]) -> str:
     sweep_lines = _sweep_table(records, parts)
     if sweep_lines:
         lines += ["## DifferentiableSelector against k", "",
-                  "Test accuracy of e2e-cel with a fixed k (members run per input = k when it "
-                  "selects from the inputs alone).", "", *sweep_lines, ""]
+                  ("Test accuracy of e2e-cel with a fixed k (members run per input = k when it "
+                   "selects from the inputs alone)."), "", *sweep_lines, ""]
     notes = list(header.get("skipped", [])) + list(header.get("failures", []))
     if notes:
         lines += ["## Not run", ""]
