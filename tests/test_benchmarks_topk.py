@@ -32,6 +32,20 @@ def test_bench_topk_prints_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert float(r[-2]) > 0 and float(r[-1]) > 0
 
 
+def test_bench_topk_cpu_clock_one_thread(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        code = load_bench().main(["--batch", "4", "--members", "3", "--repeats", "1",
+                                  "--threads", "1", "--clock", "cpu", "--methods", "sparse"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "1 threads, cpu clock" in out and "sparse" in out
+
+
 def test_bench_topk_rejects_bad_sizes() -> None:
     with pytest.raises(SystemExit):
         load_bench().main(["--batch", "0"])
