@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="ensel", standalone_mode=False)
+        # without standalone mode click *returns* the code of typer.Exit(n) / ctx.exit(n)
+        result = app(args=args, prog_name="ensel", standalone_mode=False)
     except SystemExit as exc:  # typer/click exit paths
         return int(exc.code or 0)
     except typer.Exit as exc:
@@ -55,22 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # usage errors (click's, or the copy typer vendors) carry their own exit code
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             return 1
         raise
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:
     """Console-script entry point."""
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
