@@ -23,3 +23,10 @@ def test_exit_codes_of_commands_are_returned():
         assert main(["_exit-three"]) == 3
     finally:
         app.registered_commands.pop()
+
+
+def test_demo_runs_and_prints_the_table(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for row in ("best member", "average", "stacking", "e2e-CEL (k=3)", "gap closed"):
+        assert row in out
