@@ -24,6 +24,7 @@ def shared_datasets_dir() -> Path:
             candidates.append(parent.parent / "shared" / "datasets")
             break
     candidates.append(Path.cwd().parent / "shared" / "datasets")
+    candidates = list(dict.fromkeys(candidates))
     for path in candidates:
         if path.is_dir():
             return path

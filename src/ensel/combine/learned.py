@@ -114,7 +114,7 @@ class DifferentiableSelector(Combiner):
         k stay visible); a cheap regulariser against collapsing onto one member.
     refit : bool, default=True
         After choosing k, the aggregation and the number of epochs on the validation part,
-        train once more on all rows for that many epochs (the temperature stays the one fitted
+        train once more on all rows for that many epochs (local engine only) (the temperature stays the one fitted
         on the validation part).
     calibrate : bool, default=True
         Fit a temperature and a small uniform smoothing on the validation part so that the
@@ -293,7 +293,7 @@ class DifferentiableSelector(Combiner):
         if hard:
             return hard_topk_mask(scores, k)
         options = dict(self.method_options or {})
-        if self.method == "perturbed" and "generator" not in options:
+        if self.method == "perturbed" and not {"generator", "seed"} & options.keys():
             options["generator"] = generator
         return topk_mask(scores, k, method=self.method, **options)
 
