@@ -95,9 +95,9 @@ def collect_predictions(
     y : array-like of shape (N,) or (N, D), optional
         Labels (not indices) for classification, targets for regression, in row order.
     task : {"classification", "regression"}, optional
-        Default: classification when every member has ``predict_proba``, else regression.
-        Pass ``"classification"`` for torch modules and callables that return logits or
-        probabilities.
+        Default: classification when every scikit-learn member has ``predict_proba`` (torch
+        modules and callables do not count), else regression; a pool of only torch modules and
+        callables is regression unless ``task="classification"`` is given.
     classes : array-like of shape (C,), optional
         Class labels in column order. Default: the ``classes_`` of the members that have one
         (all must agree, in the same order), else ``0..C-1``. Members without ``classes_``
@@ -134,6 +134,8 @@ def collect_predictions(
         Unknown engine, empty pool, ``data`` not 2-D, ``y`` of the wrong length, ``out`` not
         empty without ``overwrite``, members that disagree on the classes or the output shape,
         or predictions that are NaN / not probabilities (naming the member and the row).
+    TypeError
+        A member that is neither an estimator, a torch module nor a callable.
     ImportError
         ``engine="ray"`` without Ray installed (``pip install ensel[ray]``).
 
@@ -164,6 +166,8 @@ def collect_predictions(
         raise ValueError(
             f"The 'dtype' parameter of {_OWNER} must be a float dtype. Got {dtype} instead."
         )
+    if engine == "ray":
+        require_ray(f"{_OWNER}(engine='ray')")
     named = named_members(members)
     if not named:
         raise ValueError(f"The pool is empty: 'members' of {_OWNER} has no members.")
@@ -241,8 +245,9 @@ def _plan(named: list[tuple[str, Any]], probe: np.ndarray, *, n_rows: int, task:
           classes: Any, dtype: np.dtype, batch_size: int) -> _Plan:
     """Task, classes and per-row output shape, from the members and one probe row."""
     if task is None:
-        task = "classification" if all(hasattr(m, "predict_proba") for _, m in named) \
-            else "regression"
+        estimators = [m for _, m in named if hasattr(m, "predict") or hasattr(m, "predict_proba")]
+        task = "classification" if estimators and all(
+            hasattr(m, "predict_proba") for m in estimators) else "regression"
     elif task not in V.TASKS:
         raise ValueError(
             f"The 'task' parameter of {_OWNER} must be one of {V.TASKS}. Got {task!r} instead."

@@ -77,7 +77,7 @@ class RayTrainConfig:
     storage_path: str | None = None
 
     def check(self) -> RayTrainConfig:
-        """Return ``self`` after checking every field; raise `ValueError` naming the bad one."""
+        """Return ``self`` after checking every field; the error names the bad one."""
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) \
                 or self.num_workers < 1:
             raise ValueError(
@@ -145,8 +145,10 @@ def fit_selector_on_ray(selector: Any, k: int, F: Any, P: Any, target: Any, corr
     ------
     ImportError
         Ray Train is not installed (``pip install ensel[ray]``).
+    TypeError
+        The configuration is not a `RayTrainConfig`.
     ValueError
-        A bad `RayTrainConfig`, or fewer training rows than workers.
+        A bad `RayTrainConfig` field or ``n_epochs``, or fewer training rows than workers.
 
     Examples
     --------
