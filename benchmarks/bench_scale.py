@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray.init(address=args.address, log_to_driver=False)
         else:
             ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False,
-                     log_to_driver=False, _node_ip_address="127.0.0.1")
+                     log_to_driver=False)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ensel-bench-scale-"))
     try:
         cpus = int(ray.cluster_resources().get("CPU", 0))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
+
+# the benchmark's local cluster stays on loopback (see tests/scale/conftest.py)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scale.py"
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+# Local test clusters stay on loopback: with this variable set before Ray is imported, Ray takes
+# 127.0.0.1 as the node address and binds its servers to it (its single-machine mode).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import pytest
 
 

@@ -1,7 +1,9 @@
 """ensel.scale on a local Ray cluster: Ray Data collection and Ray Train selector training.
 
-One cluster per test module (started here, loopback only, 2 logical CPUs) because Ray takes
-seconds to start. Under ``pytest -n 2`` each xdist worker that runs tests from this module
+One cluster per test module (started here, 2 logical CPUs) because Ray takes seconds to
+start. It stays on loopback: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (set in conftest.py before
+Ray is imported) makes Ray use 127.0.0.1 as the node address and bind its servers there;
+``_node_ip_address="127.0.0.1"`` alone does not (Ray swaps it for the machine's address). Under ``pytest -n 2`` each xdist worker that runs tests from this module
 starts its own small cluster (``address="local"`` never joins another one; each takes about
 1 GB of memory); with ``--dist loadgroup`` the ``xdist_group("ray")`` mark keeps them all on
 one worker and one cluster.
@@ -33,7 +35,10 @@ def ray_cluster():
     old = os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=256 * 2**20, _node_ip_address="127.0.0.1")
+             object_store_memory=256 * 2**20)
+    assert ray.util.get_node_ip_address() == "127.0.0.1", (
+        "the test cluster must stay on loopback: set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 "
+        "before Ray is first imported (tests/scale/conftest.py does)")
     yield
     ray.shutdown()
     if old is None:
@@ -80,6 +85,22 @@ def test_ray_collection_of_a_dataset_and_of_regressors():
     np.testing.assert_array_equal(from_dataset.X, X)
     np.testing.assert_allclose(from_dataset.P, local.P, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(from_dataset.y, target)
+
+
+def test_ray_dataset_rows_keep_their_order():
+    def slow_first_column(A):     # defined here: Ray pickles it by value (tests/ isn't a package)
+        import time
+
+        time.sleep(1.0 if A[0, 0] == 0 else 0.0)     # the first chunk finishes last
+        return A[:, 0] * 2.0
+
+    X = np.arange(600, dtype=np.float64).reshape(300, 2)
+    dataset = ray.data.from_numpy(list(np.array_split(X, 12)))       # 12 blocks
+    table = collect_predictions([("slow", slow_first_column)], dataset, batch_size=10,
+                                engine="ray", num_actors=3, num_cpus_per_actor=0.25)
+    np.testing.assert_array_equal(table.X, X)
+    np.testing.assert_array_equal(table.P[:, 0], X[:, 0] * 2.0)
+    assert not dataset.context.execution_options.preserve_order      # put back afterwards
 
 
 def test_ray_collection_names_the_member_and_the_row():

@@ -527,25 +527,26 @@ def _member_stages(ray: Any, ds: Any, named: list[tuple[str, Any]], plan: _Plan,
 
 
 class _DataContextPatch:
-    """Set Ray Data's progress bars (and order) for one run, then put them back."""
+    """Set a dataset's progress bars (and row order) for one run, then put them back.
 
-    def __init__(self, ray: Any, progress: bool, preserve_order: bool) -> None:
-        self.ctx = ray.data.DataContext.get_current()
-        self.new = {"enable_progress_bars": progress}
+    A Ray Dataset keeps the `DataContext` it was created with (a copy of the current one),
+    and the datasets derived from it share that object: the settings of a run belong there,
+    not in ``DataContext.get_current()``.
+    """
+
+    def __init__(self, ctx: Any, progress: bool, preserve_order: bool) -> None:
+        self.ctx = ctx
+        self.progress = progress
         self.order = preserve_order
 
     def __enter__(self) -> None:
-        self.old = {k: getattr(self.ctx, k) for k in self.new}
-        self.old_order = self.ctx.execution_options.preserve_order
-        for k, v in self.new.items():
-            setattr(self.ctx, k, v)
+        self.old = (self.ctx.enable_progress_bars, self.ctx.execution_options.preserve_order)
+        self.ctx.enable_progress_bars = self.progress
         if self.order:
             self.ctx.execution_options.preserve_order = True
 
     def __exit__(self, *exc: object) -> None:
-        for k, v in self.old.items():
-            setattr(self.ctx, k, v)
-        self.ctx.execution_options.preserve_order = self.old_order
+        self.ctx.enable_progress_bars, self.ctx.execution_options.preserve_order = self.old
 
 
 def _collect_ray(named: list[tuple[str, Any]], X: np.ndarray, plan: _Plan, writer: _TableWriter,
@@ -555,10 +556,10 @@ def _collect_ray(named: list[tuple[str, Any]], X: np.ndarray, plan: _Plan, write
     options = _pool_options(ray, len(named), num_actors, num_cpus_per_actor)
     n_chunks = math.ceil(plan.n_rows / plan.batch_size)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    with _DataContextPatch(ray, progress, preserve_order=False):
-        inputs_ref = ray.put(np.ascontiguousarray(X))
-        n_blocks = min(n_chunks, max(4 * cpus, 1))
-        ds = ray.data.from_numpy(np.array_split(np.arange(n_chunks, dtype=np.int64), n_blocks))
+    inputs_ref = ray.put(np.ascontiguousarray(X))
+    n_blocks = min(n_chunks, max(4 * cpus, 1))
+    ds = ray.data.from_numpy(np.array_split(np.arange(n_chunks, dtype=np.int64), n_blocks))
+    with _DataContextPatch(ds.context, progress, preserve_order=False):
         ds = _member_stages(ray, ds, named, plan, inputs_ref, options)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for j, chunk in enumerate(batch[_CHUNK]):
@@ -606,7 +607,7 @@ def _collect_ray_dataset(named: list[tuple[str, Any]], data: Any, *, y: Any, tas
     writer.write_rows(0, None, y_enc)
     # one CPU stays free for the dataset's own read / transform tasks (1 CPU each by default)
     options = _pool_options(ray, len(named), num_actors, num_cpus_per_actor, reserve=1.0)
-    with _DataContextPatch(ray, progress, preserve_order=True):
+    with _DataContextPatch(data.context, progress, preserve_order=True):
         ds = data.map_batches(
             _pack_chunk, fn_kwargs={"column": input_column, "batch_size": batch_size},
             batch_size=batch_size, batch_format="numpy")
