@@ -3,9 +3,11 @@
 One cluster per test module (started here, 2 logical CPUs) because Ray takes seconds to
 start. It stays on loopback: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (set in conftest.py before
 Ray is imported) makes Ray use 127.0.0.1 as the node address and bind its servers there;
-``_node_ip_address="127.0.0.1"`` alone does not (Ray swaps it for the machine's address). Under ``pytest -n 2`` each xdist worker that runs tests from this module
-starts its own small cluster (``address="local"`` never joins another one; each takes about
-1 GB of memory); with ``--dist loadgroup`` the ``xdist_group("ray")`` mark keeps them all on
+``_node_ip_address="127.0.0.1"`` alone does not (Ray swaps it for the machine's address).
+
+Under ``pytest -n 2`` each xdist worker that runs tests from this module starts its own small
+cluster (``address="local"`` never joins another one; about 3 GB resident at peak each while
+five actors run); with ``--dist loadgroup`` the ``xdist_group("ray")`` mark keeps them all on
 one worker and one cluster.
 """
 
