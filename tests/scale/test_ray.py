@@ -23,7 +23,7 @@ pytest.importorskip("ray.data", reason="Ray Data is optional: pip install ensel[
 pytest.importorskip("ray.train", reason="Ray Train is optional: pip install ensel[ray]")
 
 from ensel import DifferentiableSelector, PredictionTable
-from ensel.scale import RayTrainConfig, collect_predictions, fit_selector_on_ray
+from ensel.scale import RayTrainConfig, collect_predictions, fit_selectors_on_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
 
@@ -179,7 +179,7 @@ def test_ray_trained_selector_matches_local(tmp_path):
     np.testing.assert_array_equal(again.select(table), remote.select(table))
 
 
-def test_fit_selector_on_ray_fixed_epochs_one_worker():
+def test_several_candidates_in_one_run_fixed_epochs_one_worker():
     import torch
 
     table = routing_table(n=400)
@@ -188,7 +188,9 @@ def test_fit_selector_on_ray_fixed_epochs_one_worker():
     sel.ray_train_config = RayTrainConfig(num_workers=1)
     F, P = sel._tensors(table)
     target = torch.from_numpy(np.asarray(table.y))
-    fit = fit_selector_on_ray(sel, 1, F, P, target, None, np.arange(300), np.arange(300, 400),
-                              aggregation="stacked", n_epochs=2)
-    assert fit["k"] == 1 and fit["aggregation"] == "stacked" and fit["epoch"] == 2
-    assert fit["history"] == [] and fit["net"].head is not None and not fit["net"].training
+    fits = fit_selectors_on_ray(sel, [(1, "stacked"), (2, "mean")], F, P, target, None,
+                                np.arange(300), np.arange(300, 400), n_epochs=2)
+    assert [(f["k"], f["aggregation"], f["epoch"]) for f in fits] == [(1, "stacked", 2),
+                                                                    (2, "mean", 2)]
+    assert fits[0]["net"].head is not None and fits[1]["net"].head is None
+    assert all(f["history"] == [] and not f["net"].training for f in fits)

@@ -81,3 +81,12 @@ def test_selector_on_ray_without_ray_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)        # as if Ray were not installed
     with pytest.raises(ImportError, match=r"needs Ray Train .* pip install ensel\[ray\]"):
         DifferentiableSelector(k=1, engine="ray", aggregation="mean").fit(table)
+
+
+def test_no_candidates():
+    from ensel.scale import fit_selectors_on_ray
+
+    with pytest.raises(ValueError, match="needs at least one \\(k, aggregation\\) candidate"):
+        fit_selectors_on_ray(DifferentiableSelector(engine="ray"), [], torch.zeros((4, 2)),
+                             torch.zeros((4, 2, 2)), torch.zeros(4), None, np.arange(3),
+                             np.arange(3, 4))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["ENGINES", "RayTrainConfig", "collect_predictions", "fit_selector_on_ray",
-           "require_ray"]
+           "fit_selectors_on_ray", "require_ray"]
 
 ENGINES = ("local", "ray")
 
@@ -25,6 +25,7 @@ _LAZY = {
     "collect_predictions": "ensel.scale.collect",
     "RayTrainConfig": "ensel.scale.train",
     "fit_selector_on_ray": "ensel.scale.train",
+    "fit_selectors_on_ray": "ensel.scale.train",
 }
 
 

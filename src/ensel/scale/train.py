@@ -1,7 +1,8 @@
 """Train the e2e-CEL selection network data-parallel on Ray Train.
 
 ``DifferentiableSelector(engine="ray").fit(table)`` prepares the features and the split as it
-does locally, then calls `fit_selector_on_ray` once per candidate k. Each Ray Train worker
+does locally, then calls `fit_selector_on_ray` once per candidate (k, aggregation);
+`fit_selectors_on_ray` trains several candidates in one Ray Train run, paying its start-up once. Each Ray Train worker
 builds the same network (same seed), wraps it in DistributedDataParallel
 (``ray.train.torch.prepare_model``) and trains on its shard of every minibatch:
 
@@ -13,8 +14,8 @@ builds the same network (same seed), wraps it in DistributedDataParallel
   global batch, up to the order of floating-point sums and the dropout noise;
 - every worker evaluates the full validation part (hard top-k) after each epoch; rank 0's
   numbers are broadcast so that early stopping stops every worker at the same epoch;
-- rank 0 reports the best weights as a Ray Train checkpoint in the files of
-  `DifferentiableSelector.save`: ``weights.safetensors`` with the same tensor names (``net.*``,
+- rank 0 reports the best weights of every candidate (directory ``fit-<i>`` of one Ray Train
+  checkpoint) in the files of `DifferentiableSelector.save`: ``weights.safetensors`` with the same tensor names (``net.*``,
   ``feature_mean``, ``feature_scale``) and a ``config.json`` header, here holding the fit's
   record (k, aggregation, best epoch, validation loss and score, history). No pickle, no
   ``torch.save``. The driver rebuilds the network and loads the weights.
@@ -30,6 +31,7 @@ import math
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ import numpy as np
 
 from ensel.scale import require_ray
 
-__all__ = ["RayTrainConfig", "fit_selector_on_ray"]
+__all__ = ["RayTrainConfig", "fit_selector_on_ray", "fit_selectors_on_ray"]
 
 _WHAT = "DifferentiableSelector(engine='ray')"
 _CHECKPOINT_FORMAT = "ensel.DifferentiableSelector.checkpoint"
@@ -158,6 +160,35 @@ def fit_selector_on_ray(selector: Any, k: int, F: Any, P: Any, target: Any, corr
     >>> selector.ray_train_config = RayTrainConfig(num_workers=4)
     >>> # selector.fit(table) now trains on 4 Ray Train workers
     """
+    aggregation = aggregation or getattr(selector, "_ray_aggregation", None) \
+        or selector.aggregation
+    return fit_selectors_on_ray(selector, [(k, aggregation)], F, P, target, correct, train,
+                                val, n_epochs=n_epochs, config=config)[0]
+
+
+def fit_selectors_on_ray(selector: Any, candidates: Sequence[tuple[int, str]], F: Any, P: Any,
+                         target: Any, correct: Any, train: np.ndarray, val: np.ndarray, *,
+                         n_epochs: int | None = None,
+                         config: RayTrainConfig | None = None) -> list[dict[str, Any]]:
+    """Train one selection network per ``(k, aggregation)`` candidate in a single Ray Train run.
+
+    The same training as `fit_selector_on_ray`, for several candidates one after the other on
+    the same workers, so that Ray Train starts once (10-20 s) instead of once per candidate:
+    ``k="auto"`` with ``aggregation="auto"`` is ten candidates.
+
+    Parameters
+    ----------
+    selector : DifferentiableSelector
+    candidates : list of (int, str)
+        ``(k, aggregation)`` pairs, trained in this order.
+    F, P, target, correct, train, val, n_epochs, config
+        As in `fit_selector_on_ray`.
+
+    Returns
+    -------
+    fits : list of dict
+        One result of `fit_selector_on_ray` per candidate, in order.
+    """
     config = (config or getattr(selector, "ray_train_config", None) or RayTrainConfig())
     if not isinstance(config, RayTrainConfig):
         raise TypeError(
@@ -169,8 +200,9 @@ def fit_selector_on_ray(selector: Any, k: int, F: Any, P: Any, target: Any, corr
         raise ValueError(
             f"The 'n_epochs' parameter of fit_selector_on_ray must be an int >= 1 or None. "
             f"Got {n_epochs!r} instead.")
-    aggregation = aggregation or getattr(selector, "_ray_aggregation", None) \
-        or selector.aggregation
+    candidates = [(int(k), str(aggregation)) for k, aggregation in candidates]
+    if not candidates:
+        raise ValueError("fit_selectors_on_ray needs at least one (k, aggregation) candidate.")
     train, val = np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
     if len(train) < config.num_workers:
         raise ValueError(
@@ -186,27 +218,31 @@ def fit_selector_on_ray(selector: Any, k: int, F: Any, P: Any, target: Any, corr
         storage = tempfile.mkdtemp(prefix="ensel-ray-train-")
     trainer = ray.train.torch.TorchTrainer(
         _train_loop,
-        train_loop_config={"selector": selector, "k": int(k), "aggregation": aggregation,
+        train_loop_config={"selector": selector, "candidates": candidates,
                            "n_epochs": n_epochs, "refs": refs, "train": train, "val": val},
         scaling_config=ray.train.ScalingConfig(
             num_workers=config.num_workers, use_gpu=config.use_gpu,
             resources_per_worker=config.resources_per_worker),
         run_config=ray.train.RunConfig(
-            name=f"ensel-selector-k{k}-{uuid.uuid4().hex[:8]}", storage_path=storage,
+            name=f"ensel-selector-{uuid.uuid4().hex[:8]}", storage_path=storage,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1)),
     )
+    fits = []
     try:
         result = trainer.fit()
         if result.checkpoint is None:
             raise RuntimeError(f"{_WHAT}: Ray Train finished without a checkpoint.")
         with result.checkpoint.as_directory() as directory:
-            net, info = _read_checkpoint(Path(directory), selector, F, P)
+            for i in range(len(candidates)):
+                net, info = _read_checkpoint(Path(directory) / f"fit-{i}", selector, F, P)
+                fits.append({"net": net, "k": int(info["k"]), "aggregation": info["aggregation"],
+                             "epoch": int(info["epoch"]), "val_loss": float(info["val_loss"]),
+                             "val_score": float(info["val_score"]),
+                             "history": info["history"]})
     finally:
         if own_storage:
             shutil.rmtree(storage, ignore_errors=True)
-    return {"net": net, "k": int(info["k"]), "aggregation": info["aggregation"],
-            "epoch": int(info["epoch"]), "val_loss": float(info["val_loss"]),
-            "val_score": float(info["val_score"]), "history": info["history"]}
+    return fits
 
 
 def _numpy(tensor: Any) -> np.ndarray:
@@ -215,25 +251,45 @@ def _numpy(tensor: Any) -> np.ndarray:
 
 
 def _train_loop(config: dict[str, Any]) -> None:
-    """One Ray Train worker: DDP training on its shard of each global batch (see module doc)."""
+    """One Ray Train worker: every candidate in turn, then rank 0 reports the checkpoint."""
     import ray
     import ray.train
+
+    sel, refs = config["selector"], config["refs"]
+    F, P, target = (ray.get(r) for r in refs)
+    if P.ndim == 2:
+        P = P[:, :, None]
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    fits = [_train_one(sel, k, aggregation, F, P, target, config["train"], config["val"],
+                       config["n_epochs"], rank, world)
+            for k, aggregation in config["candidates"]]
+    metrics = {"candidates": [{key: v for key, v in info.items() if key != "history"}
+                              for _, info in fits]}
+    if rank != 0:
+        ray.train.report(metrics, checkpoint=None)
+        return
+    with tempfile.TemporaryDirectory(prefix="ensel-selector-") as directory:
+        for i, (net, info) in enumerate(fits):
+            path = Path(directory) / f"fit-{i}"
+            path.mkdir()
+            _write_checkpoint(path, net, sel, info)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+
+
+def _train_one(sel: Any, k: int, aggregation: str, F: np.ndarray, P: np.ndarray,
+               target: np.ndarray, train: np.ndarray, val: np.ndarray, n_epochs: int | None,
+               rank: int, world: int) -> tuple[Any, dict[str, Any]]:
+    """DDP training of one network on this worker's shard of each global batch (module doc)."""
     import ray.train.torch
     import torch
     import torch.distributed as dist
 
-    sel, k, aggregation = config["selector"], config["k"], config["aggregation"]
-    n_epochs, train, val = config["n_epochs"], config["train"], config["val"]
-    F, P, target = (ray.get(r) for r in config["refs"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
     distributed = world > 1 and dist.is_available() and dist.is_initialized()
 
     def rows(array: np.ndarray, idx: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array[idx])         # fancy indexing copies: writable
 
-    if P.ndim == 2:
-        P = P[:, :, None]
     torch.manual_seed(sel.random_state)                 # the same initial network everywhere
     net = sel._new_net(aggregation, F, P)
     model = ray.train.torch.prepare_model(net, move_to_device=False)
@@ -288,9 +344,9 @@ def _train_loop(config: dict[str, Any]) -> None:
                   "val_loss": val_loss, "val_score": val_score}
         history.append(record)
         if sel.verbose and rank == 0:
-            print(f"[{type(sel).__name__} on Ray, {world} workers] k={k} epoch {epoch:3d}  "
-                  f"train loss {record['train_loss']:.4f}  val loss {val_loss:.4f}  "
-                  f"val score {val_score:.4f}", flush=True)
+            print(f"[{type(sel).__name__} on Ray, {world} workers] k={k} {aggregation} epoch "
+                  f"{epoch:3d}  train loss {record['train_loss']:.4f}  val loss {val_loss:.4f}"
+                  f"  val score {val_score:.4f}", flush=True)
         if sel._better(val_score, val_loss, best):
             best = {"val_loss": val_loss, "val_score": val_score, "epoch": epoch,
                     "state": {n: t.detach().clone() for n, t in net.state_dict().items()}}
@@ -302,15 +358,9 @@ def _train_loop(config: dict[str, Any]) -> None:
     if n_epochs is None:
         net.load_state_dict(best["state"])
     net.eval()
-    metrics = {"k": k, "aggregation": aggregation, "epoch": best["epoch"],
-               "val_loss": best["val_loss"], "val_score": best["val_score"],
-               "epochs": n_epochs or len(history)}
-    if rank != 0:
-        ray.train.report(metrics, checkpoint=None)
-        return
-    with tempfile.TemporaryDirectory(prefix="ensel-selector-") as directory:
-        _write_checkpoint(Path(directory), net, sel, {**metrics, "history": history})
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+    return net, {"k": k, "aggregation": aggregation, "epoch": best["epoch"],
+                 "val_loss": best["val_loss"], "val_score": best["val_score"],
+                 "epochs": n_epochs or len(history), "history": history}
 
 
 def _write_checkpoint(path: Path, net: Any, selector: Any, info: dict[str, Any]) -> None:
