@@ -152,8 +152,8 @@ def routing_table(n: int = 1500, m: int = 3, seed: int = 0) -> PredictionTable:
     return PredictionTable.from_arrays(P, y=y, X=X)
 
 
-FAST = {"k": 1, "aggregation": "mean", "refit": False, "max_epochs": 30, "early_stopping": 8,
-            "hidden_layer_sizes": (32,), "batch_size": 64, "random_state": 0}
+FAST = {"k": 1, "aggregation": "mean", "refit": False, "max_epochs": 25, "early_stopping": 6,
+        "hidden_layer_sizes": (32,), "batch_size": 128, "random_state": 0}
 
 
 def test_ray_trained_selector_matches_local(tmp_path):
@@ -161,7 +161,7 @@ def test_ray_trained_selector_matches_local(tmp_path):
     # split, initial network, epoch permutations and member dropout; Ray only changes the
     # order of floating-point sums (DDP averages two half-batch gradients) and the dropout
     # noise. Across seeds 0-5 the local fit's validation accuracy on this table spreads over
-    # 0.85-0.91 (std 0.02, 300 validation rows), so 0.05 is about 2.5 sigma of that noise,
+    # 0.84-0.89 (std 0.02, 300 validation rows), so 0.05 is about 2.5 sigma of that noise,
     # while a broken trainer lands near the best single member (0.57) or chance (0.33).
     table = routing_table()
     local = DifferentiableSelector(**FAST).fit(table)
