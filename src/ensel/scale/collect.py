@@ -15,6 +15,10 @@ Both engines cut the inputs at the same chunk boundaries (``X[i * batch_size:(i 
 batch_size]``) and call the member the same way (`ensel.members.predict_member`), so the tables
 are identical to the bit, not merely close: a BLAS-backed member (a matrix product) can round
 differently when the same row is predicted inside a batch of another size.
+
+A Ray Dataset input has no row index to carry: its rows are packed into chunks as Ray batches
+them, the run keeps the dataset's order (``preserve_order`` on the dataset's own context, put
+back afterwards), and rows are numbered as they arrive.
 """
 
 from __future__ import annotations

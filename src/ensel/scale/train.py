@@ -2,9 +2,10 @@
 
 ``DifferentiableSelector(engine="ray").fit(table)`` prepares the features and the split as it
 does locally, then calls `fit_selector_on_ray` once per candidate (k, aggregation);
-`fit_selectors_on_ray` trains several candidates in one Ray Train run, paying its start-up once. Each Ray Train worker
-builds the same network (same seed), wraps it in DistributedDataParallel
-(``ray.train.torch.prepare_model``) and trains on its shard of every minibatch:
+`fit_selectors_on_ray` trains several candidates in one Ray Train run, paying its start-up
+once. Each Ray Train worker builds the same network (same seed), wraps it in
+DistributedDataParallel (``ray.train.torch.prepare_model``) and trains on its shard of every
+minibatch:
 
 - every worker draws the same epoch permutation of the training rows and the same member
   dropout as the local loop (one shared generator, seeded with ``random_state``), cuts it into
@@ -15,10 +16,11 @@ builds the same network (same seed), wraps it in DistributedDataParallel
 - every worker evaluates the full validation part (hard top-k) after each epoch; rank 0's
   numbers are broadcast so that early stopping stops every worker at the same epoch;
 - rank 0 reports the best weights of every candidate (directory ``fit-<i>`` of one Ray Train
-  checkpoint) in the files of `DifferentiableSelector.save`: ``weights.safetensors`` with the same tensor names (``net.*``,
-  ``feature_mean``, ``feature_scale``) and a ``config.json`` header, here holding the fit's
-  record (k, aggregation, best epoch, validation loss and score, history). No pickle, no
-  ``torch.save``. The driver rebuilds the network and loads the weights.
+  checkpoint) in the files of `DifferentiableSelector.save`: ``weights.safetensors`` with the
+  same tensor names (``net.*``, ``feature_mean``, ``feature_scale``) and a ``config.json``
+  header, here holding the fit's record (k, aggregation, best epoch, validation loss and
+  score, history). No pickle, no ``torch.save``. The driver rebuilds the network and loads the
+  weights.
 
 The inputs travel once through the object store (``ray.put`` of the feature, prediction and
 target arrays), and each worker reads them zero-copy on its node.
