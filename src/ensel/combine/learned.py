@@ -114,7 +114,7 @@ class DifferentiableSelector(Combiner):
         k stay visible); a cheap regulariser against collapsing onto one member.
     refit : bool, default=True
         After choosing k, the aggregation and the number of epochs on the validation part,
-        train once more on all rows for that many epochs (local engine only) (the temperature stays the one fitted
+        train once more on all rows for that many epochs (the temperature stays the one fitted
         on the validation part).
     calibrate : bool, default=True
         Fit a temperature and a small uniform smoothing on the validation part so that the
@@ -408,17 +408,14 @@ class DifferentiableSelector(Combiner):
             aggregations = [self.aggregation]
         else:
             aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
-        fits = []
-        for aggregation in aggregations:
-            for k in ks:
-                if self.engine == "ray":
-                    from ensel.scale.train import fit_selector_on_ray
+        candidates = [(k, a) for a in aggregations for k in ks]
+        if self.engine == "ray":
+            from ensel.scale.train import fit_selectors_on_ray
 
-                    self._ray_aggregation = aggregation
-                    fits.append(fit_selector_on_ray(self, k, F, P, target, correct, train, val))
-                else:
-                    fits.append(self._fit_one(k, F, P, target, correct, train, val,
-                                              aggregation=aggregation))
+            fits = fit_selectors_on_ray(self, candidates, F, P, target, correct, train, val)
+        else:
+            fits = [self._fit_one(k, F, P, target, correct, train, val, aggregation=a)
+                    for k, a in candidates]
         self.k_scores_ = {k: max(f["val_score"] for f in fits if f["k"] == k) for k in ks}
         self.validation_scores_ = {(f["aggregation"], f["k"]): f["val_score"] for f in fits}
         # best validation score; ties go to the simpler model (plain mean, then smaller k)
@@ -432,11 +429,18 @@ class DifferentiableSelector(Combiner):
         if self.calibrate and self.task_ == "classification":
             self.temperature_, self.smoothing_ = self._fit_calibration(F[val], P[val],
                                                                        target[val])
-        if self.refit and self.engine == "local" and chosen.get("epoch"):
+        if self.refit and chosen.get("epoch"):
             everything = np.sort(np.concatenate([train, val]))
-            self.net_ = self._fit_one(self.k_, F, P, target, correct, everything, val,
-                                      aggregation=self.aggregation_,
-                                      n_epochs=chosen["epoch"])["net"]
+            if self.engine == "ray":
+                from ensel.scale.train import fit_selector_on_ray
+
+                refit = fit_selector_on_ray(self, self.k_, F, P, target, correct, everything,
+                                            val, aggregation=self.aggregation_,
+                                            n_epochs=chosen["epoch"])
+            else:
+                refit = self._fit_one(self.k_, F, P, target, correct, everything, val,
+                                      aggregation=self.aggregation_, n_epochs=chosen["epoch"])
+            self.net_ = refit["net"]
         self.fit_seconds_ = time.perf_counter() - start
 
     def _split(self, table: PredictionTable) -> tuple[np.ndarray, np.ndarray]:
