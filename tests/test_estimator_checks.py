@@ -17,8 +17,8 @@ EXPECTED_FAILURES = {
 
 
 def classifier():
-    return SelectiveEnsemble([("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(random_state=0))],
-                             DifferentiableSelector(k=1, **FAST))
+    members = [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(random_state=0))]
+    return SelectiveEnsemble(members, DifferentiableSelector(k=1, **FAST))
 
 
 def regressor():

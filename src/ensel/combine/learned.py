@@ -84,8 +84,8 @@ class DifferentiableSelector(Combiner):
     ----------
     k : int, "auto" or None, default=None
         Members selected per input. ``None`` means ``min(3, M)`` (k = 3 was the best fixed k
-        on the benchmark); ``"auto"`` trains one selector per k in ``1..min(M, 5)`` and keeps the best on the
-        validation part.
+        on the benchmark); ``"auto"`` trains one selector per k in ``1..min(M, 5)`` and keeps
+        the best on the validation part.
     method : {"sparse", "entropic", "perturbed", "straight_through"}, default="sparse"
         The top-k relaxation used in training (see `ensel.ops`).
     features : {"inputs", "predictions", "both"} or None, default=None
@@ -95,8 +95,9 @@ class DifferentiableSelector(Combiner):
     aggregation : {"auto", "mean", "weighted", "stacked"}, default="auto"
         How the selected members' predictions are combined. ``"auto"`` trains ``"mean"`` and
         ``"stacked"`` (classification; ``"mean"`` for regression) and keeps the better on the
-        validation part. ``"mean"`` averages the selected members (the paper); ``"weighted"`` also learns
-        per-input positive weights over the selected members; ``"stacked"`` (classification)
+        validation part. ``"mean"`` averages the selected members (the paper); ``"weighted"``
+        also learns per-input positive weights over the selected members; ``"stacked"``
+        (classification)
         feeds the selected members' probabilities to a learned linear head, one C x C map per
         member, like stacking restricted to the k selected members.
     hidden_layer_sizes : tuple of int, default=(128, 128)
@@ -161,7 +162,8 @@ class DifferentiableSelector(Combiner):
 
     _tasks = BOTH_TASKS
 
-    def __init__(self, k: int | str | None = None, *, method: str = "sparse", features: str | None = None,
+    def __init__(self, k: int | str | None = None, *, method: str = "sparse",
+                 features: str | None = None,
                  aggregation: str = "auto", hidden_layer_sizes: tuple[int, ...] = (128, 128),
                  dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
                  max_epochs: int = 200, batch_size: int = 128, validation_fraction: float = 0.2,
@@ -545,7 +547,8 @@ class DifferentiableSelector(Combiner):
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         config = {
             "format": "ensel.DifferentiableSelector", "version": 1, "params": params,
-            "k_": self.k_, "aggregation_": self.aggregation_, "features_": self.features_, "members_": self.members_,
+            "k_": self.k_, "aggregation_": self.aggregation_, "features_": self.features_,
+            "members_": self.members_,
             "task_": self.task_,
             "classes_": None if self.classes_ is None else self.classes_.tolist(),
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
