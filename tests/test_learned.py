@@ -168,3 +168,17 @@ def test_fit_and_predict_errors(tmp_path):
         sel.predict(renamed)
     with pytest.raises(ValueError, match="fitted on X with 2 features; got 3"):
         sel.predict(PredictionTable.from_arrays(table.P, X=np.zeros((60, 3))))
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    table = routing_table(n=200)
+    sel = DifferentiableSelector(k=1, max_epochs=500, early_stopping=3, refit=False,
+                                 hidden_layer_sizes=(8,)).fit(table)
+    losses = [h["val_loss"] for h in sel.history_]
+    best_epoch = int(np.argmin(losses)) + 1
+    assert len(sel.history_) < 500  # stopped early
+    assert len(sel.history_) - best_epoch == 3  # exactly `patience` epochs without progress
+    F, P = sel._tensors(table[np.arange(table.n_samples)])
+    _, val = sel._split(table)
+    loss, _ = sel._evaluate(sel.net_, 1, F[val], P[val], torch.from_numpy(table.y[val]))
+    assert loss == pytest.approx(min(losses), rel=1e-6)  # the kept weights are that epoch's

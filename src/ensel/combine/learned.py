@@ -71,6 +71,29 @@ class _StackedHead(nn.Module):
         return torch.softmax(logits + self.bias, dim=-1)
 
 
+class _EarlyStopping:
+    """Keep the weights of the epoch with the lowest validation loss; stop after ``patience``
+    epochs without improvement. Shared by the local and the Ray training loops."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.val_loss, self.val_score, self.epoch, self.state = math.inf, -math.inf, 0, None
+        self.stale = 0
+
+    def update(self, net: nn.Module, epoch: int, val_loss: float, val_score: float) -> bool:
+        """Record an epoch; True when training should stop."""
+        if val_loss < self.val_loss - 1e-6:
+            self.val_loss, self.val_score, self.epoch = val_loss, val_score, epoch
+            self.state = {n: t.detach().clone() for n, t in net.state_dict().items()}
+            self.stale = 0
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def result(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "val_loss": self.val_loss, "val_score": self.val_score}
+
+
 class DifferentiableSelector(Combiner):
     """Differentiable model selection (e2e-CEL): learn which k members to trust per input.
 
@@ -317,9 +340,8 @@ class DifferentiableSelector(Combiner):
                                weight_decay=self.weight_decay)
         rng = np.random.default_rng(self.random_state)
         m = P.shape[1]
-        best = {"val_loss": math.inf, "val_score": -math.inf, "state": None, "epoch": 0}
+        best = _EarlyStopping(self.early_stopping)
         history: list[dict] = []
-        stale = 0
         for epoch in range(1, (n_epochs or self.max_epochs) + 1):
             net.train()
             order = rng.permutation(train)
@@ -345,25 +367,13 @@ class DifferentiableSelector(Combiner):
                 print(f"[{type(self).__name__}] k={k} epoch {epoch:3d}  train loss "
                       f"{record['train_loss']:.4f}  val loss {val_loss:.4f}  "
                       f"val score {val_score:.4f}", flush=True)
-            if self._better(val_score, val_loss, best):
-                best = {"val_loss": val_loss, "val_score": val_score, "epoch": epoch,
-                        "state": {n: t.detach().clone() for n, t in net.state_dict().items()}}
-                stale = 0
-            else:
-                stale += 1
-                if stale >= self.early_stopping:
-                    break
+            if best.update(net, epoch, val_loss, val_score):
+                break
         if n_epochs is None:
-            net.load_state_dict(best["state"])
+            net.load_state_dict(best.state)
         net.eval()
-        return {"net": net, "k": k, "aggregation": aggregation, "epoch": best["epoch"],
-                "val_loss": best["val_loss"], "val_score": best["val_score"],
+        return {"net": net, "k": k, "aggregation": aggregation, **best.result(),
                 "history": history}
-
-    @staticmethod
-    def _better(val_score: float, val_loss: float, best: dict) -> bool:
-        """Early-stopping criterion: the validation loss (hard top-k) improved."""
-        return val_loss < best["val_loss"] - 1e-6
 
     def _hidden(self, b: int, m: int, k: int, rng: np.random.Generator) -> torch.Tensor:
         """Members to hide ``[b, m]`` (1 = hidden): each with probability ``member_dropout``,

@@ -287,6 +287,8 @@ def _train_one(sel: Any, k: int, aggregation: str, F: np.ndarray, P: np.ndarray,
     import torch
     import torch.distributed as dist
 
+    from ensel.combine.learned import _EarlyStopping
+
     distributed = world > 1 and dist.is_available() and dist.is_initialized()
 
     def rows(array: np.ndarray, idx: np.ndarray) -> torch.Tensor:
@@ -304,10 +306,8 @@ def _train_one(sel: Any, k: int, aggregation: str, F: np.ndarray, P: np.ndarray,
     m = P.shape[1]
     global_batch = max(1, math.ceil(sel.batch_size / world)) * world
     F_val, P_val, t_val = rows(F, val), rows(P, val), rows(target, val)
-    best: dict[str, Any] = {"val_loss": math.inf, "val_score": -math.inf, "state": None,
-                            "epoch": 0}
+    best = _EarlyStopping(sel.early_stopping)
     history: list[dict] = []
-    stale = 0
     for epoch in range(1, (n_epochs or sel.max_epochs) + 1):
         model.train()
         order = shared.permutation(train)
@@ -335,7 +335,7 @@ def _train_one(sel: Any, k: int, aggregation: str, F: np.ndarray, P: np.ndarray,
         if distributed:
             dist.all_reduce(total)
         if n_epochs is not None:
-            best["epoch"] = epoch
+            best.epoch = epoch
             continue
         val_loss, val_score = sel._evaluate(net, k, F_val, P_val, t_val)
         agreed = torch.tensor([val_loss, val_score], dtype=torch.float64)
@@ -349,19 +349,12 @@ def _train_one(sel: Any, k: int, aggregation: str, F: np.ndarray, P: np.ndarray,
             print(f"[{type(sel).__name__} on Ray, {world} workers] k={k} {aggregation} epoch "
                   f"{epoch:3d}  train loss {record['train_loss']:.4f}  val loss {val_loss:.4f}"
                   f"  val score {val_score:.4f}", flush=True)
-        if sel._better(val_score, val_loss, best):
-            best = {"val_loss": val_loss, "val_score": val_score, "epoch": epoch,
-                    "state": {n: t.detach().clone() for n, t in net.state_dict().items()}}
-            stale = 0
-        else:
-            stale += 1
-            if stale >= sel.early_stopping:
-                break
+        if best.update(net, epoch, val_loss, val_score):
+            break
     if n_epochs is None:
-        net.load_state_dict(best["state"])
+        net.load_state_dict(best.state)
     net.eval()
-    return net, {"k": k, "aggregation": aggregation, "epoch": best["epoch"],
-                 "val_loss": best["val_loss"], "val_score": best["val_score"],
+    return net, {"k": k, "aggregation": aggregation, **best.result(),
                  "epochs": n_epochs or len(history), "history": history}
 
 
