@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,43 @@ def _gate(scores: np.ndarray, mask: np.ndarray, cons: np.ndarray, sizes: np.ndar
 
 def _error(correct: np.ndarray, pick: np.ndarray) -> float:
     return float(1.0 - correct[np.arange(len(pick)), pick].mean())
+
+
+@dataclass
+class _Grid:
+    """The checked search grid of one fit: penalties, gate margins (None: no gate), vote gaps."""
+
+    alphas: list[float]
+    margins: list[float] | None
+    gaps: list[int | None]
+
+
+@dataclass
+class _Data:
+    """The training arrays of one fit: group features, mask, correctness and the vote."""
+
+    X: np.ndarray            # [Q, G, F]
+    mask: np.ndarray         # [Q, G]
+    correct: np.ndarray      # [Q, G]
+    penalty: np.ndarray      # [F]
+    cons: np.ndarray         # [Q], consensus group
+    sizes: np.ndarray        # [Q, G], group sizes
+    db_ids: np.ndarray       # [Q]
+
+    def pick(self, scores: np.ndarray, rows: np.ndarray, margin: float,
+             vote_gap: int | None) -> np.ndarray:
+        """The gate's chosen group on ``rows`` (see :func:`_gate`)."""
+        return _gate(scores[rows], self.mask[rows], self.cons[rows], self.sizes[rows], margin,
+                     vote_gap)
+
+
+@dataclass
+class _CrossValidation:
+    """Held-out group scores ``[Q, G]`` of each ``alpha``, the held-out rows and CV errors."""
+
+    scores: dict[float, np.ndarray]
+    held: np.ndarray
+    errors: dict[float, float]
 
 
 class SQLSelector:
@@ -266,23 +304,8 @@ default="softmax"
                     f"but the selector was trained on {self.systems_}; pass "
                     f"systems=selector.systems_ to execute_questions.")
 
-    def fit(self, executed: Sequence[ExecutedQuestion]) -> SQLSelector:
-        """Train on executed questions that have gold SQL.
-
-        The system-accuracy feature of a training question is computed without that
-        question's database (leave one database out), as it will be on unseen databases.
-
-        Parameters
-        ----------
-        executed : sequence of ExecutedQuestion
-            All with the same ``systems``; from at least 2 databases when more than one
-            ``alphas`` value is to be compared.
-
-        Returns
-        -------
-        self
-        """
-        _check_gold(executed, "SQLSelector.fit")
+    def _check_params(self) -> _Grid:
+        """Check the parameters (no state is set) and return the grid they describe."""
         alphas = [float(a) for a in self.alphas]
         if not alphas or any(a < 0 for a in alphas):
             raise ValueError(f"The 'alphas' parameter of SQLSelector must be a non-empty "
@@ -306,7 +329,49 @@ default="softmax"
             raise ValueError(f"The 'features' parameter of SQLSelector must be None or a "
                              f"non-empty sequence of name prefixes. Got {self.features!r} "
                              f"instead.")
-        executed = list(executed)
+        return _Grid(alphas, margins, gaps)
+
+    def fit(self, executed: Sequence[ExecutedQuestion]) -> SQLSelector:
+        """Train on executed questions that have gold SQL.
+
+        The steps: check the parameters, build the training arrays (system accuracies left
+        one database out), score every ``alpha`` by cross-validation across databases, choose
+        ``alpha`` (and the gate, with ``margins``), refit the scorer on all questions.
+
+        The system-accuracy feature of a training question is computed without that
+        question's database (leave one database out), as it will be on unseen databases.
+
+        Parameters
+        ----------
+        executed : sequence of ExecutedQuestion
+            All with the same ``systems``; from at least 2 databases when more than one
+            ``alphas`` value is to be compared.
+
+        Returns
+        -------
+        self
+        """
+        _check_gold(executed, "SQLSelector.fit")
+        grid = self._check_params()
+        data = self._training_data(list(executed))
+        self.cv_results_: dict[float, float] = {}
+        self.gate_cv_results_: dict[tuple[float, int | None, float], float] = {}
+        self.alpha_ = grid.alphas[0]
+        self.margin_, self.vote_gap_ = (-np.inf, None) if grid.margins is None else (np.inf, 0)
+        gated_cv = grid.margins is not None and len(set(data.db_ids.tolist())) > 1
+        if len(grid.alphas) > 1 or gated_cv:
+            cv = self._cross_validate(data, grid.alphas)
+            self.cv_results_ = cv.errors
+            best = min(cv.errors.values())
+            self.alpha_ = max(a for a, v in cv.errors.items() if v <= best + 1e-9)
+            if grid.margins is not None:
+                self._choose_gate(data, cv, grid)
+        self.scorer_ = self._scorer(self.alpha_).fit(data.X, data.mask, data.correct,
+                                                     penalty=data.penalty)
+        return self
+
+    def _training_data(self, executed: list[ExecutedQuestion]) -> _Data:
+        """Set ``systems_``, ``system_accuracy_``, ``feature_names_``; the training arrays."""
         self.systems_ = list(executed[0].systems)
         self._check_systems(executed)
         self.system_accuracy_ = system_accuracies(executed)
@@ -320,64 +385,61 @@ default="softmax"
         penalty = np.array([0.0 if self.feature_names_[i] in UNPENALIZED else 1.0
                             for i in self._columns()])
         cons, sizes = _consensus_groups(executed, mask.shape[1])
-        self.cv_results_: dict[float, float] = {}
-        self.gate_cv_results_: dict[tuple[float, int | None, float], float] = {}
-        self.margin_, self.vote_gap_ = (-np.inf, None) if margins is None else (np.inf, 0)
-        gated_cv = margins is not None and len(executed) > 0 and len(set(db_ids.tolist())) > 1
-        if len(alphas) > 1 or gated_cv:
-            folds = [h for h in database_folds(db_ids, self.cv) if correct[~h].any()]
-            held_all = np.zeros(len(executed), dtype=bool)
-            scores = {}
-            for a in alphas:
-                errors, weights = [], []
-                scores[a] = np.full(mask.shape, -np.inf, dtype=np.float64)
-                for held in folds:
-                    held_all |= held
-                    s = self._scorer(a).fit(X[~held], mask[~held], correct[~held],
-                                            penalty=penalty)
-                    scores[a][held] = s.decision_function(X[held], mask[held])
-                    if self.scoring == "loss":
-                        n_ok = int(correct[held].any(axis=1).sum())
-                        if n_ok:
-                            errors.append(s.loss(X[held], mask[held], correct[held]))
-                            weights.append(n_ok)
-                if self.scoring == "loss":
-                    self.cv_results_[a] = float(np.average(errors, weights=weights))
-                else:
-                    pick = _gate(scores[a][held_all], mask[held_all], cons[held_all],
-                                 sizes[held_all], -np.inf, None)
-                    self.cv_results_[a] = _error(correct[held_all], pick)
-            best = min(self.cv_results_.values())
-            self.alpha_ = max(a for a, v in self.cv_results_.items() if v <= best + 1e-9)
-            if margins is not None:
-                c_held = correct[held_all]
-                n_held = int(held_all.sum())
-                self.consensus_cv_error_ = _error(c_held, cons[held_all])
-                # candidates in order of preference on equal error: the most conservative first
-                cands = [(a, g, m) for m in sorted(margins, reverse=True)
-                         for g in sorted(gaps, key=lambda g: np.inf if g is None else g)
-                         for a in sorted(alphas, reverse=True)
-                         if not (self.scoring == "loss" and a != self.alpha_)]
-                for a, g, m in cands:
-                    pick = _gate(scores[a][held_all], mask[held_all], cons[held_all],
-                                 sizes[held_all], m, g)
-                    self.gate_cv_results_[(a, g, m)] = _error(c_held, pick)
-                best_key, best_err = None, self.consensus_cv_error_ - self.min_gain / n_held
-                for key in cands:
-                    if self.gate_cv_results_[key] < best_err - 1e-9:
-                        best_key, best_err = key, self.gate_cv_results_[key]
-                if best_key is not None:
-                    self.alpha_, self.vote_gap_, self.margin_ = best_key
-                else:
-                    self.margin_, self.vote_gap_ = np.inf, 0
-                if self.scoring != "loss":
-                    for a in alphas:
-                        self.cv_results_[a] = min(v for k, v in self.gate_cv_results_.items()
-                                                  if k[0] == a)
+        return _Data(X, mask, correct, penalty, cons, sizes, db_ids)
+
+    def _cross_validate(self, data: _Data, alphas: list[float]) -> _CrossValidation:
+        """Held-out scores of every ``alpha`` on folds by database, and its CV error."""
+        folds = [h for h in database_folds(data.db_ids, self.cv) if data.correct[~h].any()]
+        held_all = np.zeros(len(data.db_ids), dtype=bool)
+        for held in folds:
+            held_all |= held
+        scores: dict[float, np.ndarray] = {}
+        errors: dict[float, float] = {}
+        for a in alphas:
+            scores[a] = np.full(data.mask.shape, -np.inf, dtype=np.float64)
+            losses, weights = [], []
+            for held in folds:
+                s = self._scorer(a).fit(data.X[~held], data.mask[~held], data.correct[~held],
+                                        penalty=data.penalty)
+                scores[a][held] = s.decision_function(data.X[held], data.mask[held])
+                n_ok = int(data.correct[held].any(axis=1).sum())
+                if self.scoring == "loss" and n_ok:
+                    losses.append(s.loss(data.X[held], data.mask[held], data.correct[held]))
+                    weights.append(n_ok)
+            if self.scoring == "loss":
+                errors[a] = float(np.average(losses, weights=weights))
+            else:
+                errors[a] = _error(data.correct[held_all],
+                                   data.pick(scores[a], held_all, -np.inf, None))
+        return _CrossValidation(scores, held_all, errors)
+
+    def _choose_gate(self, data: _Data, cv: _CrossValidation, grid: _Grid) -> None:
+        """Set ``margin_``, ``vote_gap_`` (and maybe ``alpha_``) from the CV error of each gate.
+
+        Candidates are tried in order of preference on equal error, the most conservative
+        first; a gate must beat consensus by more than ``min_gain`` questions.
+        """
+        held = cv.held
+        c_held = data.correct[held]
+        self.consensus_cv_error_ = _error(c_held, data.cons[held])
+        cands = [(a, g, m) for m in sorted(grid.margins or (), reverse=True)
+                 for g in sorted(grid.gaps, key=lambda g: np.inf if g is None else g)
+                 for a in sorted(grid.alphas, reverse=True)
+                 if not (self.scoring == "loss" and a != self.alpha_)]
+        for a, g, m in cands:
+            self.gate_cv_results_[(a, g, m)] = _error(c_held, data.pick(cv.scores[a], held, m, g))
+        best_key, best_err = None, self.consensus_cv_error_ - self.min_gain / int(held.sum())
+        for key in cands:
+            if self.gate_cv_results_[key] < best_err - 1e-9:
+                best_key, best_err = key, self.gate_cv_results_[key]
+        if best_key is not None:
+            self.alpha_, self.vote_gap_, self.margin_ = best_key
         else:
-            self.alpha_ = alphas[0]
-        self.scorer_ = self._scorer(self.alpha_).fit(X, mask, correct, penalty=penalty)
-        return self
+            self.margin_, self.vote_gap_ = np.inf, 0
+        if self.scoring != "loss":
+            for a in grid.alphas:
+                self.cv_results_[a] = min(v for k, v in self.gate_cv_results_.items()
+                                          if k[0] == a)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):
