@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ensel._version import __version__
 from ensel.table import PredictionTable
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "DifferentiableSelector": "ensel.combine.learned",
