@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -388,6 +388,28 @@ def _selection_frequency(selection: np.ndarray, y: np.ndarray, n_classes: int) -
     return freq
 
 
+@dataclass
+class _Part:
+    """One (dataset, pool, seed) of a run and what its steps found so far."""
+
+    dataset: str
+    pool: str
+    rows: int | None
+    seed: int
+    sel: Any = None                       # PredictionTable, selection part
+    test: Any = None                      # PredictionTable, test part
+    base: dict[str, Any] = field(default_factory=dict)     # fields shared by every record
+    tables_seconds: float = 0.0
+    probas: dict[str, np.ndarray] = field(default_factory=dict)
+    selector: tuple[str, np.ndarray] | None = None   # (name, selection [N, M]) for the plots
+    default_selector: Any = None          # (estimator, (record, outputs)) of SELECTOR
+    peer_members: Any = None              # DESlib's view of the members (needs X)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.pool} seed {self.seed}"
+
+
 class _Runner:
     """One run of a plan: the loop, progress, records, plot data and failures."""
 
@@ -450,99 +472,122 @@ class _Runner:
 
     # ------------------------------------------------------------------ one part x seed
     def run_part(self, dataset: str, pool: str, rows: int | None, seed: int,
-                 progress: Any, task: Any) -> None:
-        from ensel import metrics
+                 progress: Any = None, task: Any = None) -> None:
+        """Run every step of one (dataset, pool, seed), showing each on ``progress``.
 
-        plan = self.plan
-        label = f"{dataset}/{pool} seed {seed}"
-        n_before = len(self.records)
-        progress.update(task, description=f"{label}: building tables")
+        ``progress`` is a ``rich.progress.Progress`` with ``task`` (one advance per step) or
+        None; the steps themselves know nothing of it.
+        """
+        part = _Part(dataset, pool, rows, seed)
         start = time.perf_counter()
-        sel, test, n_available = self._tables(dataset, pool, rows, seed)
-        tables_s = time.perf_counter() - start
-        progress.advance(task)
-        base = {"dataset": dataset, "pool": pool, "seed": seed, "k": None,
-                "n_members": sel.n_members, "n_classes": sel.n_classes,
-                "n_selection": sel.n_samples, "n_test": test.n_samples,
-                "n_rows": (rows if rows is not None and rows < n_available else n_available)
-                if plan.tables is None else sel.n_samples + test.n_samples,
-                "n_rows_available": n_available}
-        first_seed = seed == plan.seeds[0]
-        probas: dict[str, np.ndarray] = {}
-        selector: tuple[str, np.ndarray] | None = None
-        default_selector: Any = None
-        for name in plan.combiners:
-            progress.update(task, description=f"{label}: {name}")
-            holder: dict[str, Any] = {}
+        n_before = len(self.records)
+        for name, step in self._steps(part):
+            if progress is not None:
+                progress.update(task, description=f"{part.label}: {name}")
+            step()
+            if progress is not None:
+                progress.advance(task)
+        if seed == self.plan.seeds[0]:
+            self.plots.append(self._plot_data(part))
+        self.console.print(f"{part.label}: tables {part.tables_seconds:.1f} s, "
+                           f"{len(self.records) - n_before} results in "
+                           f"{time.perf_counter() - start:.1f} s", markup=False, soft_wrap=True)
 
-            def make(name: str = name, holder: dict = holder) -> Any:
-                holder["est"] = _make(name, seed)
-                return holder["est"]
+    def _steps(self, part: _Part) -> Iterator[tuple[str, Callable[[], None]]]:
+        """``(name, step)`` in run order: the tables, each combiner, each peer, each fixed k.
 
-            done = self._evaluate(name, make, sel, test, {**base, "family": "ensel"})
-            progress.advance(task)
-            if done is None:
-                continue
-            probas[name] = done[1]["proba"]
-            if name == SELECTOR:
-                default_selector = (holder["est"], done)
-                selector = (name, done[1]["selection"])
-        if plan.peers:
+        Lazy: a step may use what the steps before it found.
+        """
+        yield "building tables", lambda: self._build_tables(part)
+        for name in self.plan.combiners:
+            yield name, lambda name=name: self._run_combiner(part, name)
+        for method in self.plan.peers:
+            yield PREFIX + method, lambda method=method: self._run_peer(part, method)
+        for k in self.plan.ks:
+            yield f"{SELECTOR}[k={k}]", lambda k=k: self._run_sweep(part, k)
+
+    def _build_tables(self, part: _Part) -> None:
+        start = time.perf_counter()
+        part.sel, part.test, n_available = self._tables(part.dataset, part.pool, part.rows,
+                                                        part.seed)
+        part.tables_seconds = time.perf_counter() - start
+        sel, test, rows = part.sel, part.test, part.rows
+        if self.plan.tables is not None:
+            n_rows = sel.n_samples + test.n_samples
+        else:
+            n_rows = rows if rows is not None and rows < n_available else n_available
+        part.base = {"dataset": part.dataset, "pool": part.pool, "seed": part.seed, "k": None,
+                     "n_members": sel.n_members, "n_classes": sel.n_classes,
+                     "n_selection": sel.n_samples, "n_test": test.n_samples,
+                     "n_rows": n_rows, "n_rows_available": n_available}
+
+    def _run_combiner(self, part: _Part, name: str) -> None:
+        holder: dict[str, Any] = {}
+
+        def make() -> Any:
+            holder["est"] = _make(name, part.seed)
+            return holder["est"]
+
+        done = self._evaluate(name, make, part.sel, part.test, {**part.base, "family": "ensel"})
+        if done is None:
+            return
+        part.probas[name] = done[1]["proba"]
+        if name == SELECTOR:
+            part.default_selector = (holder["est"], done)
+            part.selector = (name, done[1]["selection"])
+
+    def _run_peer(self, part: _Part, method: str) -> None:
+        if part.peer_members is None and part.sel.X is not None:
             from ensel._sklearn_compat import table_members
 
-            pool_members = table_members(sel, test) if sel.X is not None else None
-            for method in plan.peers:
-                name = PREFIX + method
-                progress.update(task, description=f"{label}: {name}")
-                done = self._evaluate(
-                    name, lambda method=method: DESlibCombiner(method, pool_members,
-                                                                random_state=seed),
-                    sel, test, {**base, "family": "deslib"})
-                progress.advance(task)
-                if done is not None:
-                    probas[name] = done[1]["proba"]
-        for k in plan.ks:
-            name = f"{SELECTOR}[k={k}]"
-            progress.update(task, description=f"{label}: {name}")
-            if k > sel.n_members:
-                note = {"combiner": name, "reason": f"k={k} exceeds the {sel.n_members} members"}
-                if note not in self.header["skipped"]:
-                    self.header["skipped"].append(note)
-                progress.advance(task)
-                continue
-            reused = self._reuse(default_selector, k, seed)
-            if reused is not None:
-                self.records.append({**reused, "combiner": name, "k": k, "family": "sweep"})
-            else:
-                from ensel.combine.learned import DifferentiableSelector
+            part.peer_members = table_members(part.sel, part.test)
+        name = PREFIX + method
+        done = self._evaluate(
+            name, lambda: DESlibCombiner(method, part.peer_members, random_state=part.seed),
+            part.sel, part.test, {**part.base, "family": "deslib"})
+        if done is not None:
+            part.probas[name] = done[1]["proba"]
 
-                done = self._evaluate(
-                    name, lambda k=k: DifferentiableSelector(k=k, random_state=seed),
-                    sel, test, {**base, "k": k, "family": "sweep"})
-                if done is not None and selector is None and k == 3:
-                    selector = (name, done[1]["selection"])
-            progress.advance(task)
-        if first_seed:
-            y = np.asarray(test.y)
-            entry: dict[str, Any] = {
-                "dataset": dataset, "pool": pool, "seed": seed,
-                "members": list(test.members),
-                "classes": [str(c) for c in np.asarray(test.classes).tolist()],
-                "disagreement": metrics.disagreement(np.asarray(test.P), y),
-                "selector": None if selector is None else selector[0],
-                "selection_frequency": None if selector is None else
-                _selection_frequency(selector[1], y, test.n_classes),
-                "reliability": {},
-            }
-            for name, proba in probas.items():
-                curve = metrics.reliability_curve(y, proba, n_bins=10)
-                entry["reliability"][name] = {"confidence": curve["confidence"],
-                                              "accuracy": curve["accuracy"],
-                                              "counts": curve["counts"]}
-            self.plots.append(entry)
-        self.console.print(f"{label}: tables {tables_s:.1f} s, {len(self.records) - n_before} "
-                           f"results in {time.perf_counter() - start:.1f} s", markup=False,
-                           soft_wrap=True)
+    def _run_sweep(self, part: _Part, k: int) -> None:
+        name = f"{SELECTOR}[k={k}]"
+        n_members = part.sel.n_members
+        if k > n_members:
+            note = {"combiner": name, "reason": f"k={k} exceeds the {n_members} members"}
+            if note not in self.header["skipped"]:
+                self.header["skipped"].append(note)
+            return
+        reused = self._reuse(part.default_selector, k, part.seed)
+        if reused is not None:
+            self.records.append({**reused, "combiner": name, "k": k, "family": "sweep"})
+            return
+        from ensel.combine.learned import DifferentiableSelector
+
+        done = self._evaluate(
+            name, lambda: DifferentiableSelector(k=k, random_state=part.seed),
+            part.sel, part.test, {**part.base, "k": k, "family": "sweep"})
+        if done is not None and part.selector is None and k == 3:
+            part.selector = (name, done[1]["selection"])
+
+    def _plot_data(self, part: _Part) -> dict[str, Any]:
+        """Disagreement, selection frequency and reliability curves of one part (first seed)."""
+        from ensel import metrics
+
+        test, selector = part.test, part.selector
+        y = np.asarray(test.y)
+        reliability = {}
+        for name, proba in part.probas.items():
+            curve = metrics.reliability_curve(y, proba, n_bins=10)
+            reliability[name] = {key: curve[key] for key in ("confidence", "accuracy", "counts")}
+        return {
+            "dataset": part.dataset, "pool": part.pool, "seed": part.seed,
+            "members": list(test.members),
+            "classes": [str(c) for c in np.asarray(test.classes).tolist()],
+            "disagreement": metrics.disagreement(np.asarray(test.P), y),
+            "selector": None if selector is None else selector[0],
+            "selection_frequency": None if selector is None else
+            _selection_frequency(selector[1], y, test.n_classes),
+            "reliability": reliability,
+        }
 
     def _reuse(self, default: Any, k: int, seed: int) -> dict[str, Any] | None:
         """The default selector's record when it is exactly ``DifferentiableSelector(k=k)``."""

@@ -25,17 +25,32 @@ from ensel.metrics.diversity import (
 )
 from ensel.metrics.oracle import gap_closed, oracle_accuracy
 from ensel.metrics.regression import mean_squared_error, r2_score
+from ensel.metrics.selective import (
+    aurc_loss,
+    coverage_at_risk_score,
+    coverage_score,
+    excess_aurc_loss,
+    inconsistency_error,
+    risk_coverage_curve,
+    selective_accuracy_score,
+    selective_error,
+)
 from ensel.metrics.uncertainty import uncertainty_decomposition
 
 __all__ = [
     "accuracy_score",
+    "aurc_loss",
     "brier_score_loss",
     "cohen_kappa",
     "cost_fraction",
+    "coverage_at_risk_score",
+    "coverage_score",
     "disagreement",
     "double_fault",
+    "excess_aurc_loss",
     "expected_calibration_error",
     "gap_closed",
+    "inconsistency_error",
     "log_loss",
     "mean_squared_error",
     "members_per_input",
@@ -44,6 +59,9 @@ __all__ = [
     "q_statistic",
     "r2_score",
     "reliability_curve",
+    "risk_coverage_curve",
+    "selective_accuracy_score",
+    "selective_error",
     "uncertainty_decomposition",
     "vendi_score",
 ]
