@@ -235,7 +235,7 @@ def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None,
-                        help="spider_dev_public folder (default: the shared datasets folder)")
+                        help="spider_dev_public folder (default: the copy shipped with ensel)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated selector variants from {', '.join(VARIANTS)}")
     parser.add_argument("--limit", type=int, default=None,
@@ -249,9 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if args.data is None:
-        from ensel.generators._paths import find_shared_dataset
+        from ensel.datasets import dataset_path
 
-        args.data = find_shared_dataset("spider_dev_public")
+        args.data = dataset_path("spider_dev_public")
     if args.nested:
         print(nested(args.data, variants=variants, limit=args.limit, seed=args.seed))
         return 0

@@ -242,10 +242,20 @@ def test_deslib_asked_for_but_missing(monkeypatch):
     assert plan.peers == []
 
 
+def test_quick_runs_every_built_in_dataset(monkeypatch):
+    monkeypatch.delenv("ENSEL_DATASETS", raising=False)
+    plan = plan_benchmark(suite="quick", deslib=False)
+    assert [d for d, _, _ in plan.parts[::2]] == ["digits", "breast_cancer", "pendigits", "letter"]
+    assert plan.skipped == []
+
+
 def test_quick_skips_missing_optional_datasets(monkeypatch, tmp_path):
+    from ensel import datasets
+
     monkeypatch.setenv("ENSEL_DATASETS", str(tmp_path))     # an empty folder
+    monkeypatch.setattr(datasets, "_PACKAGE_DATA", tmp_path / "stripped")   # no package data
     plan = plan_benchmark(suite="quick", deslib=False)
     assert {d for d, _, _ in plan.parts} == {"digits", "breast_cancer"}
     assert {s["dataset"] for s in plan.skipped} == {"pendigits", "letter"}
-    with pytest.raises(FileNotFoundError, match=r"(pendigits|letter)\.csv\.gz is missing"):
+    with pytest.raises(FileNotFoundError, match=r"The dataset '(pendigits|letter)\.csv\.gz' was not found"):
         plan_benchmark(suite="full", deslib=False)

@@ -24,12 +24,6 @@ def test_split_halves() -> None:
 
 
 def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    from ensel.generators._paths import find_shared_dataset
-
-    try:
-        find_shared_dataset("spider_dev_public")
-    except FileNotFoundError as exc:
-        pytest.skip(f"shared dataset folder missing: {exc}")
     bench = _load()
     assert bench.main(["--limit", "5", "--variants", "softmax"]) == 0
     out = capsys.readouterr().out
@@ -39,12 +33,6 @@ def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bench_nested_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    from ensel.generators._paths import find_shared_dataset
-
-    try:
-        find_shared_dataset("spider_dev_public")
-    except FileNotFoundError as exc:
-        pytest.skip(f"shared dataset folder missing: {exc}")
     bench = _load()
     assert bench.main(["--nested", "--limit", "3", "--variants", "gated"]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Smoke run on a few real Spider questions from the shared folder (skipped without it)."""
+"""Smoke run on a few real Spider questions (the public half ships with the package)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ensel.generators._paths import find_shared_dataset
+from ensel.datasets import dataset_path
 from ensel.generators.sql import (
     SQLiteDatabases,
     evaluate_selection,
@@ -18,13 +18,10 @@ from ensel.generators.sql import (
 
 @pytest.fixture(scope="module")
 def spider() -> Path:
-    try:
-        return find_shared_dataset("spider_dev_public")
-    except FileNotFoundError as exc:
-        pytest.skip(f"shared dataset folder missing: {exc}")
+    return dataset_path("spider_dev_public")
 
 
-def test_a_few_shared_questions(spider: Path) -> None:
+def test_a_few_spider_questions(spider: Path) -> None:
     qs = load_questions(spider / "questions.jsonl")
     assert len(qs) == 485
     pets = [q for q in qs if q.db_id == "pets_1"][:12]
@@ -40,10 +37,3 @@ def test_a_few_shared_questions(spider: Path) -> None:
     assert text.startswith("【DB_ID】 pets_1") and "# Table: Pets" in text
     dbs.close()
 
-
-def test_finder_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("ENSEL_DATASETS", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="shared dataset 'no_such_set' was not found"):
-        find_shared_dataset("no_such_set")
-    (tmp_path / "here").mkdir()
-    assert find_shared_dataset("here") == tmp_path / "here"

@@ -255,7 +255,7 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
     FileNotFoundError
         A missing table or built-in dataset file.
     """
-    from ensel.datasets import DATASETS, load_dataset
+    from ensel.datasets import DATASETS, FILES, dataset_path, load_dataset
     from ensel.protocol import POOLS
 
     ours, peers = resolve_combiners(combiners, deslib=deslib)
@@ -302,14 +302,10 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
                 raise ValueError(f"Unknown pool {pool!r}; choose from {list(POOLS)}.")
         parts = []
         for name in chosen:
-            if name in ("letter", "pendigits"):
+            if name in FILES:
                 try:
-                    from ensel.datasets import shared_datasets_dir
-
-                    present = (shared_datasets_dir() / f"{name}.csv.gz").is_file()
+                    dataset_path(FILES[name])
                 except FileNotFoundError:
-                    present = False
-                if not present:
                     if name in spec.optional and not datasets:
                         skipped.append({"dataset": name,
                                         "reason": "its file is missing (set ENSEL_DATASETS)"})
