@@ -255,11 +255,7 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
     FileNotFoundError
         A missing table or built-in dataset file.
     """
-    from ensel.datasets import DATASETS, FILES, dataset_path, load_dataset
-    from ensel.protocol import POOLS
-
     ours, peers = resolve_combiners(combiners, deslib=deslib)
-    skipped: list[dict[str, Any]] = []
     if max_rows is not None:
         max_rows = _check_int(max_rows, "max_rows", 20)
     split_seed = _check_int(split_seed, "split_seed", 0)
@@ -267,66 +263,90 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
         if datasets or pools:
             raise ValueError("--table runs on the given table only; it cannot be combined "
                              "with --datasets or --pools.")
-        sel, test, how = load_user_tables(table, split_seed=split_seed)
-        n_seeds = 1 if seeds is None else _check_int(seeds, "seeds", 1)
+        plan = _plan_table(table, ours, peers, seeds=seeds, split_seed=split_seed)
         default_ks = SUITES["quick"].ks
-        if sel.X is None or test.X is None:
-            from ensel.combine import COMBINERS
+    else:
+        plan = _plan_suite(suite, ours, peers, seeds=seeds, datasets=datasets, pools=pools,
+                           max_rows=max_rows)
+        default_ks = SUITES[suite].ks
+    k_list = list(default_ks) if ks is None else [_check_int(k, "ks", 1) for k in ks]
+    plan.ks = sorted(set(k_list)) if SELECTOR in plan.combiners else []
+    return plan
 
-            reason = "needs the inputs X; the table has none"
-            for name in list(ours):
-                if getattr(COMBINERS[name], "_needs_inputs", False):
-                    ours.remove(name)
-                    skipped.append({"combiner": name, "reason": reason})
-            for name in peers:
-                skipped.append({"combiner": PREFIX + name, "reason": reason})
-            peers = []
-        name = Path(table).resolve().name or "table"
-        parts = [(name, USER_POOL, None)]
-        suite_name = "table"
-        tables: tuple[PredictionTable, PredictionTable] | None = (sel, test)
-    else:
-        if suite not in SUITES:
-            raise ValueError(f"Unknown suite {suite!r}; choose one of {sorted(SUITES)}.")
-        spec = SUITES[suite]
-        n_seeds = spec.seeds if seeds is None else _check_int(seeds, "seeds", 1)
-        default_ks = spec.ks
-        caps = dict(spec.datasets)
-        chosen = list(caps) if not datasets else list(dict.fromkeys(datasets))
-        for name in chosen:
-            if name not in DATASETS:
-                raise ValueError(f"Unknown dataset {name!r}; choose from {list(DATASETS)}.")
-        chosen_pools = list(spec.pools) if not pools else list(dict.fromkeys(pools))
-        for pool in chosen_pools:
-            if pool not in POOLS:
-                raise ValueError(f"Unknown pool {pool!r}; choose from {list(POOLS)}.")
-        parts = []
-        for name in chosen:
-            if name in FILES:
-                try:
-                    dataset_path(FILES[name])
-                except FileNotFoundError:
-                    if name in spec.optional and not datasets:
-                        skipped.append({"dataset": name,
-                                        "reason": "its file is missing (set ENSEL_DATASETS)"})
-                        continue
-                    load_dataset(name)   # raises FileNotFoundError with the paths tried
-            rows = caps.get(name)
-            if max_rows is not None:
-                rows = max_rows if rows is None else min(rows, max_rows)
-            parts += [(name, pool, rows) for pool in chosen_pools]
-        suite_name = suite
-        tables = None
-        how = "DESIGN.md protocol: stratified 50/25/25 base-train/selection/test, seed = run seed"
-    if ks is None:
-        k_list = list(default_ks)
-    else:
-        k_list = [_check_int(k, "ks", 1) for k in ks]
-    if SELECTOR not in ours:
-        k_list = []
-    return Plan(suite=suite_name, parts=parts, seeds=list(range(n_seeds)), combiners=ours,
-                peers=peers, ks=sorted(set(k_list)), tables=tables, split=how,
+
+def _plan_table(table: str | Path, ours: list[str], peers: list[str], *, seeds: int | None,
+                split_seed: int) -> Plan:
+    """The plan (without ``ks``) of a run on a user's table."""
+    sel, test, how = load_user_tables(table, split_seed=split_seed)
+    n_seeds = 1 if seeds is None else _check_int(seeds, "seeds", 1)
+    skipped: list[dict[str, Any]] = []
+    if sel.X is None or test.X is None:
+        from ensel.combine import COMBINERS
+
+        reason = "needs the inputs X; the table has none"
+        for name in list(ours):
+            if getattr(COMBINERS[name], "_needs_inputs", False):
+                ours.remove(name)
+                skipped.append({"combiner": name, "reason": reason})
+        skipped += [{"combiner": PREFIX + name, "reason": reason} for name in peers]
+        peers = []
+    name = Path(table).resolve().name or "table"
+    return Plan(suite="table", parts=[(name, USER_POOL, None)], seeds=list(range(n_seeds)),
+                combiners=ours, peers=peers, ks=[], tables=(sel, test), split=how,
                 skipped=skipped)
+
+
+def _plan_suite(suite: str, ours: list[str], peers: list[str], *, seeds: int | None,
+                datasets: Sequence[str] | None, pools: Sequence[str] | None,
+                max_rows: int | None) -> Plan:
+    """The plan (without ``ks``) of a run on a built-in suite."""
+    from ensel.datasets import DATASETS
+    from ensel.protocol import POOLS
+
+    if suite not in SUITES:
+        raise ValueError(f"Unknown suite {suite!r}; choose one of {sorted(SUITES)}.")
+    spec = SUITES[suite]
+    n_seeds = spec.seeds if seeds is None else _check_int(seeds, "seeds", 1)
+    caps = dict(spec.datasets)
+    chosen = list(caps) if not datasets else list(dict.fromkeys(datasets))
+    for name in chosen:
+        if name not in DATASETS:
+            raise ValueError(f"Unknown dataset {name!r}; choose from {list(DATASETS)}.")
+    chosen_pools = list(spec.pools) if not pools else list(dict.fromkeys(pools))
+    for pool in chosen_pools:
+        if pool not in POOLS:
+            raise ValueError(f"Unknown pool {pool!r}; choose from {list(POOLS)}.")
+    parts: list[tuple[str, str, int | None]] = []
+    skipped: list[dict[str, Any]] = []
+    for name in chosen:
+        if not _dataset_file_present(name):
+            if name in spec.optional and not datasets:
+                skipped.append({"dataset": name,
+                                "reason": "its file is missing (set ENSEL_DATASETS)"})
+                continue
+            from ensel.datasets import load_dataset
+
+            load_dataset(name)   # raises FileNotFoundError with the paths tried
+        rows = caps.get(name)
+        if max_rows is not None:
+            rows = max_rows if rows is None else min(rows, max_rows)
+        parts += [(name, pool, rows) for pool in chosen_pools]
+    how = "DESIGN.md protocol: stratified 50/25/25 base-train/selection/test, seed = run seed"
+    return Plan(suite=suite, parts=parts, seeds=list(range(n_seeds)), combiners=ours,
+                peers=peers, ks=[], split=how, skipped=skipped)
+
+
+def _dataset_file_present(name: str) -> bool:
+    """False when a file-backed dataset's file cannot be found (built-in ones: always True)."""
+    from ensel.datasets import FILES, dataset_path
+
+    if name not in FILES:
+        return True
+    try:
+        dataset_path(FILES[name])
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def package_versions() -> dict[str, str | None]:
