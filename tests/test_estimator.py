@@ -10,7 +10,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from ensel import DifferentiableSelector, PredictionTable, SelectiveEnsemble
 from ensel.estimator import SelectiveEnsembleRegressor
 
-FAST = dict(max_epochs=15, early_stopping=5, hidden_layer_sizes=(16,))
+FAST = dict(max_epochs=15, n_iter_no_change=5, hidden_layer_sizes=(16,))
 
 
 class RecordingClassifier(ClassifierMixin, BaseEstimator):

@@ -7,7 +7,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from ensel import DifferentiableSelector
 from ensel.estimator import SelectiveEnsemble, SelectiveEnsembleRegressor
 
-FAST = dict(max_epochs=3, early_stopping=2, hidden_layer_sizes=(8,), calibrate=False)
+FAST = dict(max_epochs=3, n_iter_no_change=2, hidden_layer_sizes=(8,), calibrate=False)
 
 # The one check that cannot hold, by design (issue 3): predict records what it ran in
 # last_cost_ (members evaluated per input), so __dict__ changes during predict.

@@ -7,7 +7,7 @@ import torch
 from ensel import DifferentiableSelector, PredictionTable
 from ensel.ops import METHODS
 
-FAST = dict(max_epochs=60, early_stopping=15, hidden_layer_sizes=(32,))
+FAST = dict(max_epochs=60, n_iter_no_change=15, hidden_layer_sizes=(32,))
 
 
 def routing_table(n=600, seed=0, n_members=2):
@@ -35,27 +35,55 @@ def test_learns_to_route_to_the_right_member(method):
     np.testing.assert_array_equal(mask.sum(1), 1)
 
 
-def test_routing_with_predictions_as_features_only():
-    # the predictions alone cannot tell which member is right here: chance is the honest floor
-    train = routing_table(seed=0)
-    sel = DifferentiableSelector(k=1, features="predictions", **FAST).fit(train)
+def test_routing_from_the_predictions_alone_on_two_experts():
+    # each expert is sure where it is right and says "don't know" (0.5) elsewhere: the
+    # predictions alone tell the selector which member to trust
+    rng = np.random.default_rng(0)
+    n = 800
+    y = rng.integers(0, 2, n)
+    mine = rng.random(n) < 0.5
+    sure, unsure = np.eye(2)[y] * 0.9 + 0.05, np.full((n, 2), 0.5)
+    P = np.stack([np.where(mine[:, None], sure, unsure),
+                  np.where(mine[:, None], unsure, sure)], axis=1)
+    train = PredictionTable.from_arrays(P[:600], y=y[:600])
+    test = PredictionTable.from_arrays(P[600:], y=y[600:])
+    sel = DifferentiableSelector(k=1, aggregation="mean", **FAST).fit(train)
     assert sel.features_ == "predictions" and sel.selection_needs_predictions_
+    np.testing.assert_array_equal(sel.select(test)[:, 0], mine[600:])
+    assert (sel.predict(test) == test.y).mean() == 1.0
+
+
+def test_stacked_head_alone_undoes_a_relabelling_member():
+    # member 0 is always right up to a fixed relabelling of the classes (c -> c + 1 mod 3);
+    # member 1 is right 40% of the time. Averaging k=1 can only copy a member's labels; the
+    # stacked head learns the relabelling
+    rng = np.random.default_rng(0)
+    n = 900
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 2))
+    shifted = np.eye(3)[(y + 1) % 3] * 0.8 + 0.2 / 3
+    noisy_labels = np.where(rng.random(n) < 0.4, y, rng.integers(0, 3, n))
+    noisy = np.eye(3)[noisy_labels] * 0.8 + 0.2 / 3
+    table = PredictionTable.from_arrays(np.stack([shifted, noisy], 1), y=y, X=X)
+    train, test = table[np.arange(600)], table[np.arange(600, n)]
+    stacked = DifferentiableSelector(k=1, aggregation="stacked", **FAST).fit(train)
+    mean = DifferentiableSelector(k=1, aggregation="mean", **FAST).fit(train)
+    assert stacked.aggregation_ == "stacked"
+    assert (stacked.predict(test) == test.y).mean() >= 0.98
+    assert (mean.predict(test) == test.y).mean() < 0.7
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_gradients_reach_the_selection_network(method):
+def test_one_epoch_moves_the_selection_network(method):
+    # the relaxation's gradient reaches the network: one epoch at the usual step moves the
+    # first layer away from where an (almost) zero step leaves it, and nothing is NaN
     table = routing_table(n=64)
-    sel = DifferentiableSelector(k=1, method=method, max_epochs=1, hidden_layer_sizes=(8,))
-    sel.fit(table)
-    net = sel.net_
-    net.train()
-    F, P = sel._tensors(table)
-    scores, w = net(F)
-    z = sel._mask(scores, 1, hard=False, generator=torch.Generator().manual_seed(0))
-    loss = sel._loss(sel._combine_tensors(P, z, w), torch.from_numpy(table.y))
-    loss.backward()
-    grad = net.body[0].weight.grad
-    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    params = dict(k=1, method=method, max_epochs=1, hidden_layer_sizes=(8,), refit=False,
+                  early_stopping=False, calibrate=False, member_dropout=0.0)
+    moved = DifferentiableSelector(**params).fit(table).net_.body[0].weight
+    still = DifferentiableSelector(learning_rate=1e-12, **params).fit(table).net_.body[0].weight
+    assert torch.isfinite(moved).all()
+    assert (moved - still).abs().max() > 1e-5
 
 
 def test_k_auto_picks_k_on_validation():
@@ -91,7 +119,7 @@ def test_regression_routing():
     assert np.mean((pred - y) ** 2) < 0.1
 
 
-def test_weighted_aggregation_and_calibration_keep_constraints():
+def test_weighted_aggregation_keeps_constraints():
     table = routing_table(n=300, n_members=3)
     sel = DifferentiableSelector(k=2, aggregation="weighted", **FAST).fit(table)
     w = sel.selection_weights(table)
@@ -99,7 +127,28 @@ def test_weighted_aggregation_and_calibration_keep_constraints():
     assert ((w > 0).sum(1) <= 2).all()
     proba = sel.predict_proba(table)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-6)
-    assert sel.temperature_ > 0
+
+
+def test_calibration_lowers_the_nll_of_overconfident_members():
+    # the right member says 0.99 but the labels are flipped on 15% of the rows: the combined
+    # prediction is overconfident, and the fitted temperature/smoothing must lower held-out NLL
+    from sklearn.metrics import log_loss
+
+    def noisy(seed):
+        table = routing_table(n=800, seed=seed)
+        rng = np.random.default_rng(seed + 10)
+        y = np.where(rng.random(table.n_samples) < 0.15, 1 - table.y, table.y)
+        P = np.where(table.P > 0.5, 0.99, 0.01)
+        return PredictionTable.from_arrays(P, y=y, X=table.X)
+
+    train, test = noisy(0), noisy(1)
+    raw = DifferentiableSelector(k=1, aggregation="mean", calibrate=False, **FAST).fit(train)
+    cal = DifferentiableSelector(k=1, aggregation="mean", calibrate=True, **FAST).fit(train)
+    before = log_loss(test.y, raw.predict_proba(test), labels=[0, 1])
+    after = log_loss(test.y, cal.predict_proba(test), labels=[0, 1])
+    assert cal.temperature_ > 1.5 or cal.smoothing_ > 0.05
+    assert after < before - 0.1, (before, after)
+    np.testing.assert_array_equal(cal.predict(test), raw.predict(test))   # labels unchanged
 
 
 def test_deterministic_for_a_seed():
@@ -114,7 +163,7 @@ def test_save_load_roundtrip(tmp_path):
     sel = DifferentiableSelector(k=2, aggregation="weighted", **FAST).fit(table)
     sel.save(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
-        "config.json", "weights.safetensors"]
+        "config.json", "model.safetensors"]
     loaded = DifferentiableSelector.load(tmp_path / "model")
     np.testing.assert_array_equal(loaded.predict_proba(table), sel.predict_proba(table))
     np.testing.assert_array_equal(loaded.select(table), sel.select(table))
@@ -137,6 +186,17 @@ def test_default_k_is_three_or_the_pool_size():
         (dict(validation_fraction=1.5), "'validation_fraction' parameter"),
         (dict(member_dropout=1.0), "'member_dropout' parameter"),
         (dict(max_epochs=0), "'max_epochs' parameter"),
+        (dict(alpha=-1.0), r"'alpha' parameter of DifferentiableSelector must be a float in"),
+        (dict(early_stopping=5), r"'early_stopping' parameter of DifferentiableSelector must be "
+                                 r"a bool. Got 5"),
+        (dict(n_iter_no_change=0), "'n_iter_no_change' parameter"),
+        (dict(hidden_layer_sizes=(0,)), "'hidden_layer_sizes' parameter"),
+        (dict(dropout=1.0), "'dropout' parameter"),
+        (dict(learning_rate=0.0), "'learning_rate' parameter"),
+        (dict(batch_size=0), "'batch_size' parameter"),
+        (dict(random_state=-1), "'random_state' parameter"),
+        (dict(engine="spark"), r"'engine' parameter of DifferentiableSelector must be one of "
+                               r"\('local', 'ray'\)"),
     ],
 )
 def test_bad_parameters(params, match):
@@ -157,7 +217,7 @@ def test_fit_and_predict_errors(tmp_path):
         DifferentiableSelector(features="inputs").fit(PredictionTable.from_arrays(table.P, table.y))
     with pytest.raises(NotFittedError, match="not fitted yet"):
         DifferentiableSelector().predict(table)
-    with pytest.raises(ValueError, match="Cannot save an unfitted"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         DifferentiableSelector().save(tmp_path)
     sel = DifferentiableSelector(k=1, max_epochs=2).fit(table)
     other = PredictionTable.from_arrays(table.P, X=table.X, classes=["no", "yes"])
@@ -172,13 +232,67 @@ def test_fit_and_predict_errors(tmp_path):
 
 def test_early_stopping_keeps_the_best_epoch():
     table = routing_table(n=200)
-    sel = DifferentiableSelector(k=1, max_epochs=500, early_stopping=3, refit=False,
-                                 hidden_layer_sizes=(8,)).fit(table)
+    params = dict(k=1, aggregation="mean", refit=False, calibrate=False, hidden_layer_sizes=(8,))
+    sel = DifferentiableSelector(max_epochs=500, n_iter_no_change=3, **params).fit(table)
     losses = [h["val_loss"] for h in sel.history_]
     best_epoch = int(np.argmin(losses)) + 1
     assert len(sel.history_) < 500  # stopped early
-    assert len(sel.history_) - best_epoch == 3  # exactly `patience` epochs without progress
-    F, P = sel._tensors(table[np.arange(table.n_samples)])
-    _, val = sel._split(table)
-    loss, _ = sel._evaluate(sel.net_, 1, F[val], P[val], torch.from_numpy(table.y[val]))
-    assert loss == pytest.approx(min(losses), rel=1e-6)  # the kept weights are that epoch's
+    assert len(sel.history_) - best_epoch == 3  # exactly n_iter_no_change epochs without progress
+    assert sel.best_epoch_ == best_epoch
+    # the kept weights are that epoch's: training exactly best_epoch epochs gives them too
+    exact = DifferentiableSelector(max_epochs=best_epoch, early_stopping=False, **params)
+    exact.fit(table)
+    assert [h["val_loss"] for h in exact.history_] == losses[:best_epoch]
+    for name, tensor in exact.net_.state_dict().items():
+        assert torch.equal(sel.net_.state_dict()[name], tensor), name
+
+
+def test_models_saved_by_ensel_0_1_load_with_a_future_warning(tmp_path):
+    import json
+
+    table = routing_table(n=200)
+    sel = DifferentiableSelector(k=1, n_iter_no_change=7, alpha=3e-4, **{
+        k: v for k, v in FAST.items() if k != "n_iter_no_change"}).fit(table)
+    path = sel.save(tmp_path / "old")
+    config = json.loads((path / "config.json").read_text())
+    params = config["params"]
+    params["weight_decay"] = params.pop("alpha")
+    params["early_stopping"] = params.pop("n_iter_no_change")
+    del params["engine_options"]
+    config["version"] = 1
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "model.safetensors").rename(path / "weights.safetensors")
+    with pytest.warns(FutureWarning, match="'weight_decay' is now called 'alpha'"):
+        loaded = DifferentiableSelector.load(path)
+    assert (loaded.alpha, loaded.n_iter_no_change, loaded.early_stopping) == (3e-4, 7, True)
+    np.testing.assert_array_equal(loaded.predict_proba(table), sel.predict_proba(table))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: c.update(format="other"), "is not an ensel.DifferentiableSelector config"),
+    (lambda c: c.update(version=99), "has format version 99; this ensel reads versions 1 and 2"),
+    (lambda c: c.update(n_outputs=5), r"model.safetensors does not match .*config.json"),
+])
+def test_load_validates_the_saved_files(tmp_path, change, match):
+    import json
+
+    sel = DifferentiableSelector(k=1, **FAST).fit(routing_table(n=100))
+    path = sel.save(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    change(config)
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=match):
+        DifferentiableSelector.load(path)
+
+
+def test_load_names_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a saved selector: no config.json"):
+        DifferentiableSelector.load(tmp_path)
+    sel = DifferentiableSelector(k=1, **FAST).fit(routing_table(n=100))
+    path = sel.save(tmp_path / "m")
+    (path / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
+        DifferentiableSelector.load(path)
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        DifferentiableSelector.load(path)

@@ -6,7 +6,7 @@ Every message names the argument or member, the rule, the offending value and wh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Number
 from typing import Any
 
 import numpy as np
@@ -46,33 +46,52 @@ def check_member_names(members: Sequence[str] | None, n_members: int) -> list[st
     return members
 
 
-def check_finite(a: np.ndarray, what: str, members: Sequence[str] | None = None) -> None:
-    """Reject NaN and inf, naming the member (axis 1 of P) and the row."""
+def check_finite(a: np.ndarray, what: str, members: Sequence[str] | None = None, *,
+                 row_offset: int = 0) -> None:
+    """Reject NaN and inf, naming the member (axis 1 of P) and the row.
+
+    ``row_offset`` is added to the row named, for ``a`` holding rows ``row_offset..`` of a
+    larger array checked in chunks.
+    """
     if np.issubdtype(a.dtype, np.number) and not np.isfinite(a).all():
         bad = ~np.isfinite(a)
         pos = _first(bad)
         kind = "NaN" if np.isnan(a[pos]) else "inf"
+        pos = (pos[0] + row_offset, *pos[1:])
         if members is not None and a.ndim >= 2:
             raise ValueError(f"member {members[pos[1]]!r}: {what} has {kind} in row {pos[0]}.")
         raise ValueError(f"{what} has {kind} at index {pos if len(pos) > 1 else pos[0]}.")
 
 
-def check_probabilities(P: np.ndarray, members: Sequence[str]) -> None:
-    """``P[N, M, C]``: every ``P[n, m]`` in [0, 1] and summing to 1 within ``PROBA_TOL``."""
-    outside = (P < -PROBA_TOL) | (P > 1 + PROBA_TOL)
+def proba_tolerance(dtype: np.dtype) -> float:
+    """Tolerance on the sum of one probability vector: ``PROBA_TOL``, or the dtype's rounding.
+
+    A float16 vector rounded from one that sums to 1 can be off by up to ``2**-11``; the
+    tolerance is then the dtype's machine epsilon (``9.8e-4``), never less than ``PROBA_TOL``.
+    """
+    dtype = np.dtype(dtype)
+    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
+    return max(PROBA_TOL, eps)
+
+
+def check_probabilities(P: np.ndarray, members: Sequence[str], *, row_offset: int = 0) -> None:
+    """``P[N, M, C]``: every ``P[n, m]`` in [0, 1] and summing to 1 within `proba_tolerance`."""
+    tol = proba_tolerance(P.dtype)
+    outside = (P < -tol) | (P > 1 + tol)
     if outside.any():
         n, m, c = _first(outside)
         raise ValueError(
-            f"member {members[m]!r}: probability {float(P[n, m, c]):.4g} in row {n}, class "
-            f"index {c} is outside [0, 1]."
+            f"member {members[m]!r}: probability {float(P[n, m, c]):.4g} in row "
+            f"{n + row_offset}, class index {c} is outside [0, 1]."
         )
     sums = P.sum(axis=-1, dtype=np.float64)
-    off = np.abs(sums - 1.0) > PROBA_TOL
+    off = np.abs(sums - 1.0) > tol
     if off.any():
         n, m = _first(off)
         raise ValueError(
-            f"member {members[m]!r}: probabilities in row {n} sum to {sums[n, m]:.4f}, expected 1 "
-            f"(tol {PROBA_TOL:g}). For multi-output regression pass task='regression'."
+            f"member {members[m]!r}: probabilities in row {n + row_offset} sum to "
+            f"{sums[n, m]:.4f}, expected 1 (tol {tol:.2g}). For multi-output regression pass "
+            f"task='regression'."
         )
 
 
@@ -161,10 +180,41 @@ def encode_labels(y: Any, classes: np.ndarray) -> np.ndarray:
     return order[pos].astype(np.int64)
 
 
+def _label_kind(value: Any) -> str:
+    if isinstance(value, (str, np.str_)):
+        return "str"
+    if isinstance(value, (bytes, np.bytes_)):
+        return "bytes"
+    if isinstance(value, (Number, np.number, np.bool_)):
+        return "number"
+    return type(value).__name__
+
+
+def check_label_types(values: Any, what: str) -> None:
+    """Labels must be all text or all numbers: numpy would turn ``[1, "a"]`` into strings.
+
+    Then ``1`` and ``"1"`` would be the same label and predictions would come back as
+    ``"1"``; a mix is refused instead, naming one label of each kind.
+    """
+    if values is None or (isinstance(values, np.ndarray) and values.dtype != object):
+        return
+    flat = np.asarray(values, dtype=object).ravel()
+    kinds: dict[str, Any] = {}
+    for value in flat:
+        kinds.setdefault(_label_kind(value), value)
+        if len(kinds) > 1:
+            examples = ", ".join(f"{v!r} ({k})" for k, v in kinds.items())
+            raise ValueError(
+                f"{what} mixes label types: {examples}. Labels must all be text or all be "
+                f"numbers (numpy would turn them all into strings, confusing 1 with '1')."
+            )
+
+
 def check_classes(classes: Any, n_classes: int) -> np.ndarray:
     """Distinct class labels, one per column of P."""
     if classes is None:
         return np.arange(n_classes)
+    check_label_types(classes, "'classes'")
     classes = np.asarray(classes)
     if classes.ndim != 1 or len(classes) != n_classes:
         raise ValueError(
@@ -269,6 +319,26 @@ def check_choice(value: Any, name: str, owner: str, choices: Sequence[Any]) -> A
             f"Got {value!r} instead."
         )
     return value
+
+
+def check_bool_param(value: Any, name: str, owner: str) -> bool:
+    """A parameter that must be a bool (not an int standing in for one)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be a bool. Got {value!r} instead."
+        )
+    return bool(value)
+
+
+def check_hidden_layer_sizes(value: Any, owner: str) -> tuple[int, ...]:
+    """Hidden layer widths: a tuple (or list) of ints >= 1, possibly empty."""
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in value):
+        raise ValueError(
+            f"The 'hidden_layer_sizes' parameter of {owner} must be a tuple of ints >= 1. "
+            f"Got {value!r} instead."
+        )
+    return tuple(int(h) for h in value)
 
 
 def check_task_supported(task: str, supported: Sequence[str], owner: str) -> None:

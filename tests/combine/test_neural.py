@@ -58,11 +58,13 @@ def test_restores_torch_threads(tables):
     assert torch.get_num_threads() == before
 
 
-def test_member_mask_keeps_at_least_one_member():
-    est = NeuralEnsembler(member_dropout=0.95)
-    keep = est._member_mask(500, 3, torch.Generator().manual_seed(0))
-    assert keep.any(dim=1).all()
-    assert NeuralEnsembler(member_dropout=0.0)._member_mask(5, 3, torch.Generator()) is None
+def test_heavy_member_dropout_keeps_one_member_per_row(tables):
+    # a row with every member dropped would put softmax over -inf only: NaN loss, NaN weights
+    sel, test = tables
+    est = NeuralEnsembler(member_dropout=0.99, max_epochs=3, batch_size=16).fit(sel)
+    weights = est.select(test)
+    assert np.isfinite(est.validation_loss_) and np.isfinite(weights).all()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_regression_weights_favour_the_precise_member():
@@ -87,6 +89,8 @@ def test_regression_weights_favour_the_precise_member():
     ({"validation_fraction": 1.0}, (r"'validation_fraction' parameter of NeuralEnsembler must "
                                    r"be a float in \(0, 1\)")),
     ({"n_threads": 0}, r"'n_threads' parameter of NeuralEnsembler must be an int >= 1"),
+    ({"alpha": -1.0}, r"'alpha' parameter of NeuralEnsembler must be a float in \[0, inf\]"),
+    ({"n_iter_no_change": 0}, r"'n_iter_no_change' parameter of NeuralEnsembler must be an int"),
     ({"validation_fraction": 0.01}, r"needs at least one training and one validation row"),
 ])
 def test_bad_parameters(tables, params, message):

@@ -23,7 +23,7 @@ pytest.importorskip("ray.data", reason="Ray Data is optional: pip install ensel[
 pytest.importorskip("ray.train", reason="Ray Train is optional: pip install ensel[ray]")
 
 from ensel import DifferentiableSelector, PredictionTable
-from ensel.scale import RayTrainConfig, collect_predictions, fit_selectors_on_ray
+from ensel.scale import collect_predictions
 
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
 
@@ -152,7 +152,7 @@ def routing_table(n: int = 1500, m: int = 3, seed: int = 0) -> PredictionTable:
     return PredictionTable.from_arrays(P, y=y, X=X)
 
 
-FAST = {"k": 1, "aggregation": "mean", "refit": False, "max_epochs": 25, "early_stopping": 6,
+FAST = {"k": 1, "aggregation": "mean", "refit": False, "max_epochs": 25, "n_iter_no_change": 6,
         "hidden_layer_sizes": (32,), "batch_size": 128, "random_state": 0}
 
 
@@ -179,18 +179,20 @@ def test_ray_trained_selector_matches_local(tmp_path):
     np.testing.assert_array_equal(again.select(table), remote.select(table))
 
 
-def test_several_candidates_in_one_run_fixed_epochs_one_worker():
+def test_one_worker_is_the_local_loop_to_the_bit():
+    # every candidate (k x aggregation, "stacked" included) and the refit on all rows go
+    # through the same trainer; with one Ray worker it must be the local loop exactly
     import torch
 
     table = routing_table(n=400)
-    # a one-epoch local fit sets the preprocessing _fit does before it hands over to the engine
-    sel = DifferentiableSelector(**{**FAST, "max_epochs": 1}).fit(table)
-    sel.ray_train_config = RayTrainConfig(num_workers=1)
-    F, P = sel._tensors(table)
-    target = torch.from_numpy(np.asarray(table.y))
-    fits = fit_selectors_on_ray(sel, [(1, "stacked"), (2, "mean")], F, P, target, None,
-                                np.arange(300), np.arange(300, 400), n_epochs=2)
-    assert [(f["k"], f["aggregation"], f["epoch"]) for f in fits] == [(1, "stacked", 2),
-                                                                    (2, "mean", 2)]
-    assert fits[0]["net"].head is not None and fits[1]["net"].head is None
-    assert all(f["history"] == [] and not f["net"].training for f in fits)
+    params = {**FAST, "k": "auto", "aggregation": "auto", "refit": True, "max_epochs": 4,
+              "method": "perturbed", "method_options": {"n_samples": 4}}
+    local = DifferentiableSelector(**params).fit(table)
+    remote = DifferentiableSelector(engine="ray", engine_options={"num_workers": 1},
+                                    **params).fit(table)
+    assert remote.validation_scores_ == local.validation_scores_
+    assert (remote.k_, remote.aggregation_) == (local.k_, local.aggregation_)
+    assert remote.history_ == local.history_
+    for name, tensor in local.net_.state_dict().items():
+        assert torch.equal(remote.net_.state_dict()[name], tensor), name
+    np.testing.assert_array_equal(remote.predict_proba(table), local.predict_proba(table))

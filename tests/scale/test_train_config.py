@@ -1,4 +1,5 @@
-"""fit_selector_on_ray and RayTrainConfig: argument checks, which run before Ray is needed."""
+"""The Ray engine's options (RayTrainConfig, engine_options): checks that run before Ray is
+needed, and the Ray engine found by name through the trainer's registry."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ import sys
 
 import numpy as np
 import pytest
-import torch
+from sklearn.base import clone
 
 from ensel import DifferentiableSelector, PredictionTable
-from ensel.scale import RayTrainConfig, fit_selector_on_ray
+from ensel.scale import RayTrainConfig, train_on_ray
 
 
-def tiny_call(selector, **kwargs):
-    F = torch.zeros((10, 2))
-    P = torch.full((10, 2, 2), 0.5)
-    target = torch.zeros(10, dtype=torch.int64)
-    train = kwargs.pop("train", np.arange(8))
-    return fit_selector_on_ray(selector, 1, F, P, target, None, train, np.arange(8, 10),
-                               **kwargs)
+def tiny_table(n: int = 40) -> PredictionTable:
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet([1, 1], size=(n, 2))
+    return PredictionTable.from_arrays(P, y=rng.integers(0, 2, n), X=rng.normal(size=(n, 2)))
+
+
+def fit_on_ray(options, n: int = 40):
+    selector = DifferentiableSelector(k=1, aggregation="mean", engine="ray",
+                                      engine_options=options, max_epochs=1, calibrate=False)
+    return selector.fit(tiny_table(n))
 
 
 def test_default_config():
@@ -47,46 +51,47 @@ def test_bad_resources_per_worker(bad):
         RayTrainConfig(resources_per_worker=bad).check()
 
 
-def test_config_must_be_a_ray_train_config():
-    selector = DifferentiableSelector(engine="ray")
-    selector.ray_train_config = {"num_workers": 2}
-    with pytest.raises(TypeError, match="must be a RayTrainConfig. Got {'num_workers': 2}"):
-        tiny_call(selector)
+def test_engine_options_must_be_a_dict_or_a_config():
+    with pytest.raises(TypeError, match=r"'engine_options' of engine='ray' must be a dict of "
+                                        r"RayTrainConfig fields or a RayTrainConfig\. Got 3"):
+        fit_on_ray(3)
 
 
-def test_bad_config_on_the_selector_is_checked():
-    selector = DifferentiableSelector(engine="ray")
-    selector.ray_train_config = RayTrainConfig(num_workers=0)
+def test_unknown_engine_option_is_named():
+    with pytest.raises(ValueError, match=r"got unknown option\(s\) \['workers'\]; the options "
+                                         r"are \['num_workers', "):
+        fit_on_ray({"workers": 2})
+
+
+def test_bad_engine_option_is_checked():
     with pytest.raises(ValueError, match="'num_workers' parameter of RayTrainConfig"):
-        tiny_call(selector)
+        fit_on_ray({"num_workers": 0})
 
 
-@pytest.mark.parametrize("bad", [0, 2.0, True])
-def test_bad_n_epochs(bad):
-    with pytest.raises(ValueError, match=r"'n_epochs' parameter of fit_selector_on_ray must be "
-                                         r"an int >= 1 or None\. Got"):
-        tiny_call(DifferentiableSelector(engine="ray"), n_epochs=bad)
+def test_clone_keeps_engine_options():
+    selector = DifferentiableSelector(engine="ray", engine_options={"num_workers": 4})
+    assert clone(selector).engine_options == {"num_workers": 4}
+
+
+def test_local_engine_takes_no_options():
+    selector = DifferentiableSelector(k=1, engine_options={"num_workers": 2}, max_epochs=1)
+    with pytest.raises(ValueError, match="The local engine takes no engine_options"):
+        selector.fit(tiny_table())
 
 
 def test_fewer_training_rows_than_workers():
+    # 4 labelled rows: 3 train, 1 validation
     with pytest.raises(ValueError, match="has 3 training rows for 4 workers"):
-        tiny_call(DifferentiableSelector(engine="ray"), train=np.arange(3),
-                  config=RayTrainConfig(num_workers=4))
+        fit_on_ray({"num_workers": 4}, n=4)
+
+
+def test_no_jobs():
+    with pytest.raises(ValueError, match="train_on_ray needs at least one job"):
+        train_on_ray([])
 
 
 def test_selector_on_ray_without_ray_names_the_extra(monkeypatch):
-    rng = np.random.default_rng(0)
-    P = rng.dirichlet([1, 1], size=(40, 2))
-    table = PredictionTable.from_arrays(P, y=rng.integers(0, 2, 40), X=rng.normal(size=(40, 2)))
+    table = tiny_table()
     monkeypatch.setitem(sys.modules, "ray", None)        # as if Ray were not installed
     with pytest.raises(ImportError, match=r"needs Ray Train .* pip install ensel\[ray\]"):
         DifferentiableSelector(k=1, engine="ray", aggregation="mean").fit(table)
-
-
-def test_no_candidates():
-    from ensel.scale import fit_selectors_on_ray
-
-    with pytest.raises(ValueError, match="needs at least one \\(k, aggregation\\) candidate"):
-        fit_selectors_on_ray(DifferentiableSelector(engine="ray"), [], torch.zeros((4, 2)),
-                             torch.zeros((4, 2, 2)), torch.zeros(4), None, np.arange(3),
-                             np.arange(3, 4))

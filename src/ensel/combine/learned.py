@@ -5,18 +5,22 @@ The only combiner module (with ``neural.py``) that imports torch.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ensel import _validation as V
+from ensel._training import Fit, Job, TrainOptions, engine_names, mlp, run_jobs
 from ensel.combine.base import BOTH_TASKS, Combiner
+from ensel.ops import hard_topk_mask, topk_mask
 from ensel.table import PredictionTable
 
 FEATURES = ("inputs", "predictions", "both")
@@ -30,14 +34,8 @@ class _SelectionNet(nn.Module):
     def __init__(self, n_in: int, n_members: int, hidden: tuple[int, ...], dropout: float,
                  weighted: bool, n_classes: int = 0) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = n_in
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        self.body = nn.Sequential(*layers)
+        self.body = mlp(n_in, hidden, None, dropout=dropout)
+        width = hidden[-1] if hidden else n_in
         self.scores = nn.Linear(width, n_members)
         self.weights = nn.Linear(width, n_members) if weighted else None
         self.head = _StackedHead(n_members, n_classes) if n_classes else None
@@ -71,27 +69,80 @@ class _StackedHead(nn.Module):
         return torch.softmax(logits + self.bias, dim=-1)
 
 
-class _EarlyStopping:
-    """Keep the weights of the epoch with the lowest validation loss; stop after ``patience``
-    epochs without improvement. Shared by the local and the Ray training loops."""
+class _Data(NamedTuple):
+    """What training reads: features ``F[N, F]``, predictions ``P[N, M, C]``, targets, and
+    the row indices of the training and validation parts."""
 
-    def __init__(self, patience: int) -> None:
-        self.patience = patience
-        self.val_loss, self.val_score, self.epoch, self.state = math.inf, -math.inf, 0, None
-        self.stale = 0
+    F: torch.Tensor
+    P: torch.Tensor
+    target: torch.Tensor
+    train: np.ndarray
+    val: np.ndarray
 
-    def update(self, net: nn.Module, epoch: int, val_loss: float, val_score: float) -> bool:
-        """Record an epoch; True when training should stop."""
-        if val_loss < self.val_loss - 1e-6:
-            self.val_loss, self.val_score, self.epoch = val_loss, val_score, epoch
-            self.state = {n: t.detach().clone() for n, t in net.state_dict().items()}
-            self.stale = 0
-            return False
-        self.stale += 1
-        return self.stale >= self.patience
 
-    def result(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "val_loss": self.val_loss, "val_score": self.val_score}
+def combine(P: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None,
+            head: nn.Module | None = None) -> torch.Tensor:
+    """``P[B, M, C]`` and mask ``z[B, M]`` → combined ``[B, C]``: the mean of the selected
+    members, their softmax(w)-weighted mean, or the stacked head over them."""
+    if head is not None:
+        return head(P, z)
+    if w is None:
+        return torch.einsum("bm,bmc->bc", z, P) / z.sum(-1, keepdim=True)
+    a = z * torch.exp(w - w.max(-1, keepdim=True).values)
+    return torch.einsum("bm,bmc->bc", a, P) / a.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+class _SelectionObjective:
+    """The e2e-CEL loss for `ensel._training.train`: NLL (classification) or squared error
+    over the target variance (regression) of the relaxed top-k combination, with member
+    dropout as the trainer's per-row noise."""
+
+    def __init__(self, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor, *, k: int,
+                 method: str, method_options: dict[str, Any], member_dropout: float,
+                 classification: bool, target_scale: float) -> None:
+        self.F, self.P, self.target = F, P, target
+        self.k, self.method, self.method_options = k, method, method_options
+        self.member_dropout = member_dropout
+        self.classification, self.target_scale = classification, target_scale
+
+    def noise(self, n_rows: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Members to hide ``[n_rows, M]`` (1 = hidden): each with probability
+        ``member_dropout``, at most ``M - k`` per row so that k stay visible."""
+        m = self.P.shape[1]
+        if self.member_dropout == 0 or self.k >= m:
+            return None
+        keys = rng.random((n_rows, m))
+        ranks = keys.argsort(1).argsort(1)
+        return ((keys < self.member_dropout) & (ranks < m - self.k)).astype(np.float32)
+
+    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.classification:
+            picked = out.gather(1, target[:, None]).squeeze(1)
+            return -torch.log(picked.clamp_min(_MIN_PROBA)).mean()
+        return ((out - target) ** 2).sum(-1).mean() / self.target_scale
+
+    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rows)
+        scores, w = model(self.F[idx])
+        if noise is not None:
+            scores = scores - 1e4 * torch.from_numpy(noise)
+        options = dict(self.method_options)
+        if self.method == "perturbed" and not {"generator", "seed"} & options.keys():
+            options["generator"] = generator
+        z = topk_mask(scores, self.k, method=self.method, **options)
+        head = getattr(model, "module", model).head       # through DDP's wrapper
+        return self._loss(combine(self.P[idx], z, w, head), self.target[idx])
+
+    def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        idx = torch.from_numpy(rows)
+        scores, w = net(self.F[idx])
+        out = combine(self.P[idx], hard_topk_mask(scores, self.k), w, net.head)
+        loss = float(self._loss(out, self.target[idx]))
+        if self.classification:
+            return loss, float((out.argmax(1) == self.target[idx]).float().mean())
+        return loss, -loss
+
 
 
 class DifferentiableSelector(Combiner):
@@ -126,13 +177,19 @@ class DifferentiableSelector(Combiner):
     hidden_layer_sizes : tuple of int, default=(128, 128)
     dropout : float, default=0.1
     learning_rate : float, default=1e-3
-    weight_decay : float, default=1e-4
+        Adam's step size.
+    alpha : float, default=1e-4
+        L2 penalty on the network's weights (Adam's ``weight_decay``).
     max_epochs : int, default=200
     batch_size : int, default=128
     validation_fraction : float, default=0.2
         Share of the fitting rows held out for early stopping, ``k="auto"`` and calibration.
-    early_stopping : int, default=20
-        Patience in epochs on the validation loss (hard top-k).
+    early_stopping : bool, default=True
+        Stop when the validation loss (hard top-k) has not improved for ``n_iter_no_change``
+        epochs and keep the best epoch's weights; ``False`` trains ``max_epochs`` epochs and
+        keeps the last ones.
+    n_iter_no_change : int, default=20
+        Patience in epochs of the early stopping.
     member_dropout : float, default=0.1
         Probability of hiding each member from the selector during a training step (at least
         k stay visible); a cheap regulariser against collapsing onto one member.
@@ -148,6 +205,10 @@ class DifferentiableSelector(Combiner):
     engine : {"local", "ray"}, default="local"
         Where training runs: in this process, or data-parallel on a Ray cluster through Ray
         Train (`ensel.scale`; needs the ``ray`` extra). The fitted model is the same kind.
+    engine_options : dict, optional
+        Options of the engine; for ``"ray"`` the fields of `ensel.scale.RayTrainConfig`
+        (e.g. ``{"num_workers": 4}``). A constructor parameter, so `sklearn.base.clone`
+        keeps it.
     random_state : int, default=0
     verbose : bool, default=False
         Print epoch, training loss and validation score.
@@ -164,6 +225,8 @@ class DifferentiableSelector(Combiner):
     history_ : list of dict
         One record per epoch of the kept model (``epoch``, ``train_loss``, ``val_loss``,
         ``val_score``).
+    best_epoch_ : int
+        The epoch whose weights were kept (the refit trains that many on all rows).
     k_scores_ : dict
         Validation score per k tried when ``k="auto"``.
 
@@ -186,15 +249,15 @@ class DifferentiableSelector(Combiner):
     _tasks = BOTH_TASKS
 
     def __init__(self, k: int | str | None = None, *, method: str = "sparse",
-                 features: str | None = None,
-                 aggregation: str = "auto", hidden_layer_sizes: tuple[int, ...] = (128, 128),
-                 dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
-                 max_epochs: int = 200, batch_size: int = 128, validation_fraction: float = 0.2,
-                 early_stopping: int = 20, member_dropout: float = 0.1,
-                 refit: bool = True,
-                 calibrate: bool = True,
+                 features: str | None = None, aggregation: str = "auto",
+                 hidden_layer_sizes: tuple[int, ...] = (128, 128), dropout: float = 0.1,
+                 learning_rate: float = 1e-3, alpha: float = 1e-4, max_epochs: int = 200,
+                 batch_size: int = 128, validation_fraction: float = 0.2,
+                 early_stopping: bool = True, n_iter_no_change: int = 20,
+                 member_dropout: float = 0.1, refit: bool = True, calibrate: bool = True,
                  method_options: dict[str, Any] | None = None, engine: str = "local",
-                 random_state: int = 0, verbose: bool = False) -> None:
+                 engine_options: dict[str, Any] | None = None, random_state: int = 0,
+                 verbose: bool = False) -> None:
         self.k = k
         self.method = method
         self.features = features
@@ -202,70 +265,55 @@ class DifferentiableSelector(Combiner):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
+        self.alpha = alpha
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self.member_dropout = member_dropout
         self.refit = refit
         self.calibrate = calibrate
         self.method_options = method_options
         self.engine = engine
+        self.engine_options = engine_options
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, table: PredictionTable) -> None:
-        self._ks = self._k_candidates(table)
-        self._features_mode(table)
-
-    def _k_candidates(self, table: PredictionTable) -> list[int]:
         from ensel.ops import METHODS
 
         name = type(self).__name__
-        m = table.n_members
-        if self.k is None:
-            ks = [min(3, m)]
-        elif self.k == "auto":
-            ks = list(range(1, min(m, 5) + 1))
-        else:
-            ks = [V.check_k(self.k, m, name)]
-        if self.method not in METHODS:
-            raise ValueError(
-                f"The 'method' parameter of {name} must be one of {METHODS}. "
-                f"Got {self.method!r} instead.")
-        if self.features is not None and self.features not in FEATURES:
-            raise ValueError(
-                f"The 'features' parameter of {name} must be one of {FEATURES} or None. "
-                f"Got {self.features!r} instead.")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(
-                f"The 'aggregation' parameter of {name} must be one of {AGGREGATIONS}. "
-                f"Got {self.aggregation!r} instead.")
+        if self.k is not None and self.k != "auto":
+            V.check_k(self.k, table.n_members, name)
+        V.check_choice(self.method, "method", name, METHODS)
+        if self.features is not None:
+            V.check_choice(self.features, "features", name, FEATURES)
+        V.check_choice(self.aggregation, "aggregation", name, AGGREGATIONS)
         if self.aggregation == "stacked" and table.task != "classification":
             raise ValueError(
                 f"aggregation='stacked' of {name} needs a classification table; use 'mean' or "
                 f"'weighted' for regression.")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(
-                f"The 'validation_fraction' parameter of {name} must be in (0, 1). "
-                f"Got {self.validation_fraction!r} instead.")
-        if self.engine not in ("local", "ray"):
-            raise ValueError(
-                f"The 'engine' parameter of {name} must be one of ('local', 'ray'). "
-                f"Got {self.engine!r} instead.")
-        if not 0 <= self.member_dropout < 1:
-            raise ValueError(
-                f"The 'member_dropout' parameter of {name} must be in [0, 1). "
-                f"Got {self.member_dropout!r} instead.")
-        for param in ("max_epochs", "batch_size"):
-            value = getattr(self, param)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"The '{param}' parameter of {name} must be an int >= 1. "
-                    f"Got {value!r} instead.")
-        return ks
+        V.check_hidden_layer_sizes(self.hidden_layer_sizes, name)
+        V.check_real_param(self.dropout, "dropout", name, low=0.0, high=1.0,
+                           include_high=False)
+        V.check_real_param(self.learning_rate, "learning_rate", name, low=0.0, high=math.inf,
+                           include_low=False)
+        V.check_real_param(self.alpha, "alpha", name, low=0.0, high=math.inf)
+        V.check_int_param(self.max_epochs, "max_epochs", name, low=1)
+        V.check_int_param(self.batch_size, "batch_size", name, low=1)
+        V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
+                           high=1.0, include_low=False, include_high=False)
+        V.check_bool_param(self.early_stopping, "early_stopping", name)
+        V.check_int_param(self.n_iter_no_change, "n_iter_no_change", name, low=1)
+        V.check_real_param(self.member_dropout, "member_dropout", name, low=0.0, high=1.0,
+                           include_high=False)
+        V.check_choice(self.engine, "engine", name, engine_names())
+        V.check_int_param(self.random_state, "random_state", name, low=0)
+        self._features_mode(table)
+        if table.n_samples < 2:
+            raise ValueError(f"{name}.fit needs at least 2 labelled rows.")
 
     def _features_mode(self, table: PredictionTable) -> str:
         if self.features is None:
@@ -275,6 +323,136 @@ class DifferentiableSelector(Combiner):
                 f"features={self.features!r} needs inputs, but the table has X=None. Pass X to "
                 f"the table or use features='predictions'.")
         return self.features
+
+    # ------------------------------------------------------------------ fit, step by step
+    def _fit(self, table: PredictionTable) -> None:
+        start = time.perf_counter()
+        data = self._prepare(table)
+        jobs = [self._job(data, k, aggregation) for k, aggregation in self._candidates(table)]
+        chosen = self._choose(run_jobs(jobs, self.engine, self.engine_options))
+        self._calibrate(data)
+        self._refit(data, chosen)
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _prepare(self, table: PredictionTable) -> _Data:
+        """Features, split and tensors; sets the fitted preprocessing attributes."""
+        self.features_ = self._features_mode(table)
+        self.n_features_in_ = None if self.features_ == "predictions" else int(table.X.shape[1])
+        raw = self._raw_features(table)
+        train, val = self._split(table)
+        self.feature_mean_ = raw[train].mean(0).astype(np.float32)
+        self.feature_scale_ = np.maximum(raw[train].std(0), 1e-6).astype(np.float32)
+        F, P = self._tensors(table)
+        if self.task_ == "classification":
+            target = torch.from_numpy(np.asarray(table.y, dtype=np.int64))
+            self.target_scale_ = 1.0
+        else:
+            y = np.asarray(table.y, dtype=np.float32)
+            target = torch.from_numpy(y.reshape(len(y), -1))
+            self.target_scale_ = float(max(np.var(y[train], axis=0).sum(), 1e-12))
+        return _Data(F, P, target, train, val)
+
+    def _candidates(self, table: PredictionTable) -> list[tuple[int, str]]:
+        """The ``(k, aggregation)`` pairs to train, simplest first."""
+        m = table.n_members
+        if self.k is None:
+            ks = [min(3, m)]
+        elif self.k == "auto":
+            ks = list(range(1, min(m, 5) + 1))
+        else:
+            ks = [int(self.k)]
+        if self.aggregation != "auto":
+            aggregations = [self.aggregation]
+        else:
+            aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
+        return [(k, a) for a in aggregations for k in ks]
+
+    def _job(self, data: _Data, k: int, aggregation: str, *, rows: np.ndarray | None = None,
+             n_epochs: int | None = None) -> Job:
+        """One network to train for ``(k, aggregation)`` on ``rows`` (default: the training
+        part, early stopping on the validation part; ``n_epochs``: exactly that many)."""
+        F, P = data.F, data.P
+        build = functools.partial(
+            _SelectionNet, F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
+            self.dropout, aggregation == "weighted",
+            P.shape[2] if aggregation == "stacked" else 0)
+        objective = _SelectionObjective(
+            F, P, data.target, k=k, method=self.method,
+            method_options=dict(self.method_options or {}), member_dropout=self.member_dropout,
+            classification=self.task_ == "classification", target_scale=self.target_scale_)
+        options = TrainOptions(
+            learning_rate=self.learning_rate, alpha=self.alpha, max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            n_iter_no_change=self.n_iter_no_change if self.early_stopping else None,
+            restore_best=self.early_stopping, random_state=self.random_state,
+            verbose=self.verbose, name=type(self).__name__)
+        return Job(build, objective, data.train if rows is None else rows,
+                   None if n_epochs else data.val, options, n_epochs,
+                   info={"k": k, "aggregation": aggregation})
+
+    def _choose(self, fits: list[Fit]) -> Fit:
+        """The best validation score; ties go to the simpler model (plain mean, then smaller
+        k, then the lower validation loss)."""
+        ks = sorted({f.info["k"] for f in fits})
+        self.k_scores_ = {k: max(f.val_score for f in fits if f.info["k"] == k) for k in ks}
+        self.validation_scores_ = {(f.info["aggregation"], f.info["k"]): f.val_score
+                                   for f in fits}
+        chosen = max(fits, key=lambda f: (f.val_score, f.info["aggregation"] == "mean",
+                                          -f.info["k"], -f.val_loss))
+        self.net_ = chosen.net
+        self.k_ = int(chosen.info["k"])
+        self.aggregation_ = chosen.info["aggregation"]
+        self.history_ = chosen.history
+        self.best_epoch_ = chosen.epoch
+        return chosen
+
+    def _calibrate(self, data: _Data) -> None:
+        """Temperature ``T`` and uniform smoothing ``a`` minimising the validation NLL of
+        ``(1 - a) softmax(log p / T) + a / C``; ``(1, 0)`` unless that improves it."""
+        from scipy.optimize import minimize
+
+        self.temperature_, self.smoothing_ = 1.0, 0.0
+        if not self.calibrate or self.task_ != "classification":
+            return
+        val = torch.from_numpy(data.val)
+        out, _ = self._raw_output(data.F[val], data.P[val])
+        logp = torch.log(out.clamp_min(_MIN_PROBA)).double()
+        target, n_classes = data.target[val], logp.shape[1]
+
+        def nll(x: np.ndarray) -> float:
+            q = torch.softmax(logp / math.exp(x[0]), 1) * (1 - x[1]) + x[1] / n_classes
+            return float(-torch.log(q.gather(1, target[:, None])).mean())
+
+        res = minimize(nll, x0=np.array([0.0, 1e-3]), bounds=[(-3.0, 3.0), (0.0, 0.5)],
+                       method="L-BFGS-B")
+        if res.fun < nll(np.zeros(2)):
+            self.temperature_, self.smoothing_ = float(math.exp(res.x[0])), float(res.x[1])
+
+    def _refit(self, data: _Data, chosen: Fit) -> None:
+        """Train the chosen candidate once more on every row, for its best number of epochs
+        (the calibration stays the one fitted on the validation part)."""
+        if not self.refit or not chosen.epoch:
+            return
+        everything = np.sort(np.concatenate([data.train, data.val]))
+        job = self._job(data, self.k_, self.aggregation_, rows=everything,
+                        n_epochs=chosen.epoch)
+        self.net_ = run_jobs([job], self.engine, self.engine_options)[0].net
+
+    def _split(self, table: PredictionTable) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(table.n_samples)
+        stratify = None
+        if table.task == "classification":
+            counts = np.bincount(table.y)
+            if counts[counts > 0].min() >= 2:
+                stratify = table.y
+        n_val = max(1, int(round(self.validation_fraction * len(idx))))
+        if stratify is not None and n_val < len(np.unique(stratify)):
+            stratify = None
+        train, val = train_test_split(idx, test_size=n_val, stratify=stratify,
+                                      random_state=self.random_state)
+        return np.sort(train), np.sort(val)
 
     # ------------------------------------------------------------------ features
     def _raw_features(self, table: PredictionTable) -> np.ndarray:
@@ -294,210 +472,11 @@ class DifferentiableSelector(Combiner):
         return torch.from_numpy(np.ascontiguousarray(F, dtype=np.float32)), torch.from_numpy(
             np.ascontiguousarray(P))
 
-    # ------------------------------------------------------------------ core
-    def _combine_tensors(self, P: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None,
-                         head: nn.Module | None = None) -> torch.Tensor:
-        """``P[B, M, C]``, mask ``z[B, M]`` → combined ``[B, C]``."""
-        if head is not None:
-            return head(P, z)
-        if w is None:
-            return torch.einsum("bm,bmc->bc", z, P) / z.sum(-1, keepdim=True)
-        a = z * torch.exp(w - w.max(-1, keepdim=True).values)
-        return torch.einsum("bm,bmc->bc", a, P) / a.sum(-1, keepdim=True).clamp_min(1e-12)
-
-    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.task_ == "classification":
-            picked = out.gather(1, target[:, None]).squeeze(1)
-            return -torch.log(picked.clamp_min(_MIN_PROBA)).mean()
-        return ((out - target) ** 2).sum(-1).mean() / self.target_scale_
-
-    def _mask(self, scores: torch.Tensor, k: int, *, hard: bool,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-        from ensel.ops import hard_topk_mask, topk_mask
-
-        if hard:
-            return hard_topk_mask(scores, k)
-        options = dict(self.method_options or {})
-        if self.method == "perturbed" and not {"generator", "seed"} & options.keys():
-            options["generator"] = generator
-        return topk_mask(scores, k, method=self.method, **options)
-
-    def _new_net(self, aggregation: str, F: torch.Tensor, P: torch.Tensor) -> _SelectionNet:
-        return _SelectionNet(F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
-                             self.dropout, aggregation == "weighted",
-                             P.shape[2] if aggregation == "stacked" else 0)
-
-    def _fit_one(self, k: int, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor,
-                 correct: torch.Tensor | None, train: np.ndarray, val: np.ndarray, *,
-                 aggregation: str | None = None, n_epochs: int | None = None) -> dict:
-        """Train one selection network; early stopping on ``val`` unless ``n_epochs`` is
-        given (then exactly that many epochs, keeping the last weights)."""
-        aggregation = aggregation or self.aggregation
-        torch.manual_seed(self.random_state)
-        gen = torch.Generator().manual_seed(self.random_state)
-        net = self._new_net(aggregation, F, P)
-        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate,
-                               weight_decay=self.weight_decay)
-        rng = np.random.default_rng(self.random_state)
-        m = P.shape[1]
-        best = _EarlyStopping(self.early_stopping)
-        history: list[dict] = []
-        for epoch in range(1, (n_epochs or self.max_epochs) + 1):
-            net.train()
-            order = rng.permutation(train)
-            total = 0.0
-            for start in range(0, len(order), self.batch_size):
-                idx = torch.from_numpy(order[start:start + self.batch_size])
-                scores, w = net(F[idx])
-                if self.member_dropout > 0 and k < m:
-                    scores = scores - 1e4 * self._hidden(len(idx), m, k, rng)
-                z = self._mask(scores, k, hard=False, generator=gen)
-                loss = self._loss(self._combine_tensors(P[idx], z, w, net.head), target[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            if n_epochs is not None:
-                continue
-            val_loss, val_score = self._evaluate(net, k, F[val], P[val], target[val])
-            record = {"k": k, "epoch": epoch, "train_loss": total / len(train),
-                      "val_loss": val_loss, "val_score": val_score}
-            history.append(record)
-            if self.verbose:
-                print(f"[{type(self).__name__}] k={k} epoch {epoch:3d}  train loss "
-                      f"{record['train_loss']:.4f}  val loss {val_loss:.4f}  "
-                      f"val score {val_score:.4f}", flush=True)
-            if best.update(net, epoch, val_loss, val_score):
-                break
-        if n_epochs is None:
-            net.load_state_dict(best.state)
-        net.eval()
-        return {"net": net, "k": k, "aggregation": aggregation, **best.result(),
-                "history": history}
-
-    def _hidden(self, b: int, m: int, k: int, rng: np.random.Generator) -> torch.Tensor:
-        """Members to hide ``[b, m]`` (1 = hidden): each with probability ``member_dropout``,
-        at most ``m - k`` per row so that k stay visible."""
-        keys = rng.random((b, m))
-        ranks = keys.argsort(1).argsort(1)
-        hidden = (keys < self.member_dropout) & (ranks < m - k)
-        return torch.from_numpy(hidden.astype(np.float32))
-
-    @torch.no_grad()
-    def _evaluate(self, net: _SelectionNet, k: int, F: torch.Tensor, P: torch.Tensor,
-                  target: torch.Tensor) -> tuple[float, float]:
-        net.eval()
-        scores, w = net(F)
-        out = self._combine_tensors(P, self._mask(scores, k, hard=True), w, net.head)
-        loss = float(self._loss(out, target))
-        if self.task_ == "classification":
-            score = float((out.argmax(1) == target).float().mean())
-        else:
-            score = -loss
-        return loss, score
-
-    # ------------------------------------------------------------------ public API
-    def _fit(self, table: PredictionTable) -> None:
-        ks = self._ks
-        start = time.perf_counter()
-        self.features_ = self._features_mode(table)
-        self.n_features_in_ = None if self.features_ == "predictions" else int(table.X.shape[1])
-        raw = self._raw_features(table)
-        train, val = self._split(table)
-        self.feature_mean_ = raw[train].mean(0).astype(np.float32)
-        self.feature_scale_ = np.maximum(raw[train].std(0), 1e-6).astype(np.float32)
-        F, P = self._tensors(table)
-        if self.task_ == "classification":
-            target = torch.from_numpy(np.asarray(table.y, dtype=np.int64))
-            correct = torch.from_numpy(table.correct().astype(np.float32))
-            self.target_scale_ = 1.0
-        else:
-            y = np.asarray(table.y, dtype=np.float32)
-            target = torch.from_numpy(y.reshape(len(y), -1))
-            correct = None
-            self.target_scale_ = float(max(np.var(y[train], axis=0).sum(), 1e-12))
-        if self.aggregation != "auto":
-            aggregations = [self.aggregation]
-        else:
-            aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
-        candidates = [(k, a) for a in aggregations for k in ks]
-        if self.engine == "ray":
-            from ensel.scale.train import fit_selectors_on_ray
-
-            fits = fit_selectors_on_ray(self, candidates, F, P, target, correct, train, val)
-        else:
-            fits = [self._fit_one(k, F, P, target, correct, train, val, aggregation=a)
-                    for k, a in candidates]
-        self.k_scores_ = {k: max(f["val_score"] for f in fits if f["k"] == k) for k in ks}
-        self.validation_scores_ = {(f["aggregation"], f["k"]): f["val_score"] for f in fits}
-        # best validation score; ties go to the simpler model (plain mean, then smaller k)
-        chosen = max(fits, key=lambda f: (f["val_score"], f["aggregation"] == "mean", -f["k"],
-                                          -f["val_loss"]))
-        self.net_ = chosen["net"]
-        self.k_ = chosen["k"]
-        self.aggregation_ = chosen["aggregation"]
-        self.history_ = chosen["history"]
-        self.temperature_, self.smoothing_ = 1.0, 0.0
-        if self.calibrate and self.task_ == "classification":
-            self.temperature_, self.smoothing_ = self._fit_calibration(F[val], P[val],
-                                                                       target[val])
-        if self.refit and chosen.get("epoch"):
-            everything = np.sort(np.concatenate([train, val]))
-            if self.engine == "ray":
-                from ensel.scale.train import fit_selector_on_ray
-
-                refit = fit_selector_on_ray(self, self.k_, F, P, target, correct, everything,
-                                            val, aggregation=self.aggregation_,
-                                            n_epochs=chosen["epoch"])
-            else:
-                refit = self._fit_one(self.k_, F, P, target, correct, everything, val,
-                                      aggregation=self.aggregation_, n_epochs=chosen["epoch"])
-            self.net_ = refit["net"]
-        self.fit_seconds_ = time.perf_counter() - start
-
-    def _split(self, table: PredictionTable) -> tuple[np.ndarray, np.ndarray]:
-        from sklearn.model_selection import train_test_split
-
-        idx = np.arange(table.n_samples)
-        stratify = None
-        if table.task == "classification":
-            counts = np.bincount(table.y)
-            if counts[counts > 0].min() >= 2:
-                stratify = table.y
-        n_val = max(1, int(round(self.validation_fraction * len(idx))))
-        if stratify is not None and n_val < len(np.unique(stratify)):
-            stratify = None
-        if len(idx) < 2:
-            raise ValueError(f"{type(self).__name__}.fit needs at least 2 labelled rows.")
-        train, val = train_test_split(idx, test_size=n_val, stratify=stratify,
-                                      random_state=self.random_state)
-        return np.sort(train), np.sort(val)
-
     @torch.no_grad()
     def _raw_output(self, F: torch.Tensor, P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scores, w = self.net_(F)
-        z = self._mask(scores, self.k_, hard=True)
-        return self._combine_tensors(P, z, w, self.net_.head), z
-
-    def _fit_calibration(self, F: torch.Tensor, P: torch.Tensor,
-                         target: torch.Tensor) -> tuple[float, float]:
-        """Temperature ``T`` and uniform smoothing ``a`` minimising the validation NLL of
-        ``(1 - a) softmax(log p / T) + a / C``; ``(1, 0)`` unless that improves it."""
-        from scipy.optimize import minimize
-
-        out, _ = self._raw_output(F, P)
-        logp = torch.log(out.clamp_min(_MIN_PROBA)).double()
-        n_classes = logp.shape[1]
-
-        def nll(x: np.ndarray) -> float:
-            q = torch.softmax(logp / math.exp(x[0]), 1) * (1 - x[1]) + x[1] / n_classes
-            return float(-torch.log(q.gather(1, target[:, None])).mean())
-
-        res = minimize(nll, x0=np.array([0.0, 1e-3]), bounds=[(-3.0, 3.0), (0.0, 0.5)],
-                       method="L-BFGS-B")
-        if res.fun < nll(np.zeros(2)):
-            return float(math.exp(res.x[0])), float(res.x[1])
-        return 1.0, 0.0
+        z = hard_topk_mask(scores, self.k_)
+        return combine(P, z, w, self.net_.head), z
 
     @property
     def selection_needs_predictions_(self) -> bool:
@@ -517,14 +496,14 @@ class DifferentiableSelector(Combiner):
         F, _ = self._tensors(table)
         with torch.no_grad():
             scores, _ = self.net_(F)
-            return self._mask(scores, self.k_, hard=True).numpy().astype(np.float64)
+            return hard_topk_mask(scores, self.k_).numpy().astype(np.float64)
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
         F, P = self._tensors(table)
         z = torch.from_numpy(np.asarray(selection, dtype=np.float32))
         with torch.no_grad():
             w = self.net_(F)[1] if self.aggregation_ == "weighted" else None
-            out = self._combine_tensors(P, z, w, self.net_.head)
+            out = combine(P, z, w, self.net_.head)
             if self.task_ == "regression":
                 out = out.numpy().astype(np.float64)
                 return out[:, 0] if np.asarray(table.P).ndim == 2 else out
@@ -540,73 +519,117 @@ class DifferentiableSelector(Combiner):
         F, _ = self._tensors(table)
         with torch.no_grad():
             scores, w = self.net_(F)
-            z = self._mask(scores, self.k_, hard=True)
+            z = hard_topk_mask(scores, self.k_)
             a = z if w is None else z * torch.exp(w - w.max(-1, keepdim=True).values)
             return (a / a.sum(-1, keepdim=True)).numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` and ``weights.safetensors`` into the directory ``path``."""
+        """Write ``config.json`` and ``model.safetensors`` into the folder ``path``.
+
+        The folder is written beside ``path`` and swapped in whole: an interrupted save leaves
+        the old model (or nothing) at ``path``, never a mix.
+        """
         from safetensors.torch import save_file
 
-        if not hasattr(self, "net_"):
-            raise ValueError(f"Cannot save an unfitted {type(self).__name__}; call 'fit' first.")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        from ensel._io import atomic_directory, write_json
+
+        check_is_fitted(self, "net_")
         params = self.get_params()
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         config = {
-            "format": "ensel.DifferentiableSelector", "version": 1, "params": params,
+            "format": _FORMAT, "version": _FORMAT_VERSION, "params": params,
             "k_": self.k_, "aggregation_": self.aggregation_, "features_": self.features_,
-            "members_": self.members_,
-            "task_": self.task_,
+            "members_": self.members_, "task_": self.task_,
             "classes_": None if self.classes_ is None else self.classes_.tolist(),
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
-            "smoothing_": self.smoothing_,
-            "target_scale_": self.target_scale_, "n_inputs": int(self.feature_mean_.shape[0]),
+            "smoothing_": self.smoothing_, "target_scale_": self.target_scale_,
+            "n_inputs": int(self.feature_mean_.shape[0]),
             "n_outputs": int(self.net_.scores.out_features),
             "n_head_classes": 0 if self.net_.head is None else int(self.net_.head.bias.shape[0]),
         }
-        (path / "config.json").write_text(json.dumps(config, indent=2))
         tensors = {f"net.{n}": t.contiguous() for n, t in self.net_.state_dict().items()}
         tensors["feature_mean"] = torch.from_numpy(self.feature_mean_)
         tensors["feature_scale"] = torch.from_numpy(self.feature_scale_)
-        save_file(tensors, str(path / "weights.safetensors"))
-        return path
+        with atomic_directory(path, marker="config.json") as tmp:
+            save_file(tensors, str(tmp / WEIGHTS))
+            write_json(tmp / "config.json", config)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> DifferentiableSelector:
-        """Load a selector written by `save` (no pickle involved)."""
+        """Load a selector written by `save` (no pickle involved); checked as `save` wrote it.
+
+        Models saved by ensel 0.1 (``weights.safetensors``, ``weight_decay``, an int
+        ``early_stopping``) load with a FutureWarning.
+        """
         from safetensors.torch import load_file
 
         path = Path(path)
-        config_path = path / "config.json"
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{path} is not a saved selector: no config.json in it.")
-        config = json.loads(config_path.read_text())
-        if config.get("format") != "ensel.DifferentiableSelector":
-            raise ValueError(f"{config_path} is not an ensel.DifferentiableSelector config.")
-        params = config["params"]
+        config = _read_config(path)
+        params = _current_params(dict(config["params"]), path / "config.json")
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         self = cls(**params)
-        tensors = load_file(str(path / "weights.safetensors"))
+        weights = path / (WEIGHTS if config["version"] >= 2 else "weights.safetensors")
+        if not weights.is_file():
+            raise FileNotFoundError(f"{path} is not a whole saved selector: {weights.name} is "
+                                    f"missing.")
+        tensors = load_file(str(weights))
         self.feature_mean_ = tensors.pop("feature_mean").numpy()
         self.feature_scale_ = tensors.pop("feature_scale").numpy()
         net = _SelectionNet(config["n_inputs"], config["n_outputs"],
                             tuple(params["hidden_layer_sizes"]), params["dropout"],
                             config["aggregation_"] == "weighted", config["n_head_classes"])
-        net.load_state_dict({n[len("net."):]: t for n, t in tensors.items()})
+        try:
+            net.load_state_dict({n[len("net."):]: t for n, t in tensors.items()})
+        except RuntimeError as error:
+            raise ValueError(f"{weights} does not match {path / 'config.json'}: "
+                             f"{str(error).splitlines()[0]}") from None
         net.eval()
         self.net_ = net
-        self.k_ = config["k_"]
-        self.aggregation_ = config["aggregation_"]
-        self.features_ = config["features_"]
-        self.members_ = config["members_"]
+        for name in ("k_", "aggregation_", "features_", "members_", "task_", "n_features_in_",
+                     "temperature_", "smoothing_", "target_scale_"):
+            setattr(self, name, config[name])
         self.n_members_ = len(self.members_)
-        self.task_ = config["task_"]
         self.classes_ = None if config["classes_"] is None else np.asarray(config["classes_"])
-        self.n_features_in_ = config["n_features_in_"]
-        self.temperature_ = config["temperature_"]
-        self.smoothing_ = config["smoothing_"]
-        self.target_scale_ = config["target_scale_"]
         return self
+
+
+WEIGHTS = "model.safetensors"
+_FORMAT, _FORMAT_VERSION = "ensel.DifferentiableSelector", 2
+_RENAMED = {"weight_decay": "alpha"}     # ensel 0.1 name -> current name
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{path} is not a saved selector: no config.json in it.")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_path} is not valid JSON: {error}.") from None
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        raise ValueError(f"{config_path} is not an {_FORMAT} config.")
+    if config.get("version") not in (1, _FORMAT_VERSION):
+        raise ValueError(f"{config_path} has format version {config.get('version')!r}; this "
+                         f"ensel reads versions 1 and {_FORMAT_VERSION}.")
+    return config
+
+
+def _current_params(params: dict[str, Any], where: Path) -> dict[str, Any]:
+    """Saved constructor parameters in today's names (FutureWarning for the old ones)."""
+    import warnings
+
+    for old, new in _RENAMED.items():
+        if old in params:
+            warnings.warn(f"{where}: the parameter {old!r} is now called {new!r}; save the "
+                          f"model again to update it (the old name stops loading in ensel "
+                          f"0.3).", FutureWarning, stacklevel=3)
+            params[new] = params.pop(old)
+    if isinstance(params.get("early_stopping"), int) and not isinstance(
+            params["early_stopping"], bool):
+        warnings.warn(f"{where}: 'early_stopping' was a patience in epochs; it is now a bool "
+                      f"and the patience is 'n_iter_no_change'.", FutureWarning, stacklevel=3)
+        params["n_iter_no_change"] = params.pop("early_stopping")
+        params["early_stopping"] = True
+    return params

@@ -9,44 +9,69 @@ members. This module imports torch; ``import ensel.combine`` does not load it.
 
 from __future__ import annotations
 
-import copy
+import functools
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
-from torch import nn
 
 from ensel import _validation as V
+from ensel._training import Job, TrainOptions, mlp, threads, train
 from ensel.combine.base import BOTH_TASKS, Combiner
 from ensel.table import PredictionTable
 
 _MIN_PROBA = 1e-7
 
 
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, restoring the previous number afterwards."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def _weights(network: torch.nn.Module, F: torch.Tensor,
+             keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Weights ``[B, M]`` from per-member inputs ``F[B, M, C']`` (dropped members: 0)."""
+    if keep is not None:
+        F = F * keep[:, :, None]
+    logits = network(F.reshape(len(F), -1))
+    if keep is not None:
+        logits = logits.masked_fill(~keep, -math.inf)
+    return torch.softmax(logits, dim=1)
 
 
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    width = n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
+class _EnsemblerObjective:
+    """The mixture's NLL (classification) or standardised squared error (regression) for
+    `ensel._training.train`, with member dropout as the trainer's per-row noise."""
+
+    def __init__(self, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor,
+                 target_scale: torch.Tensor | float, member_dropout: float,
+                 classification: bool) -> None:
+        self.F, self.P, self.target, self.target_scale = F, P, target, target_scale
+        self.member_dropout, self.classification = member_dropout, classification
+
+    def noise(self, n_rows: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Members kept for each training row, ``[n_rows, M]`` bool, at least one per row."""
+        if self.member_dropout == 0:
+            return None
+        m = self.P.shape[1]
+        keep = rng.random((n_rows, m)) >= self.member_dropout
+        empty = np.flatnonzero(~keep.any(axis=1))
+        keep[empty, rng.integers(0, m, len(empty))] = True
+        return keep
+
+    def _loss(self, w: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("bm,bmc->bc", w, self.P[rows])
+        target = self.target[rows]
+        if self.classification:
+            picked = out.gather(1, target[:, None]).squeeze(1)
+            return -torch.log(picked.clamp_min(_MIN_PROBA)).mean()
+        return (((out - target) / self.target_scale) ** 2).sum(dim=1).mean()
+
+    def loss(self, model: torch.nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rows)
+        keep = None if noise is None else torch.from_numpy(noise)
+        return self._loss(_weights(model, self.F[idx], keep), idx)
+
+    def evaluate(self, net: torch.nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        idx = torch.from_numpy(rows)
+        loss = float(self._loss(_weights(net, self.F[idx]), idx))
+        return loss, -loss
 
 
 class NeuralEnsembler(Combiner):
@@ -67,10 +92,11 @@ class NeuralEnsembler(Combiner):
         Probability of dropping each member for each training row (at least one is kept).
         The default is ours, not the paper's.
     learning_rate : float, default=1e-3
-    weight_decay : float, default=0.0
+    alpha : float, default=0.0
+        L2 penalty on the network's weights (Adam's ``weight_decay``).
     max_epochs : int, default=200
     batch_size : int, default=128
-    patience : int, default=10
+    n_iter_no_change : int, default=10
         Epochs without improvement of the validation loss before stopping.
     validation_fraction : float in (0, 1), default=0.2
     random_state : int, default=0
@@ -102,37 +128,31 @@ class NeuralEnsembler(Combiner):
 
     def __init__(self, hidden_layer_sizes: tuple[int, ...] = (64,), *,
                  member_dropout: float = 0.25, learning_rate: float = 1e-3,
-                 weight_decay: float = 0.0, max_epochs: int = 200, batch_size: int = 128,
-                 patience: int = 10, validation_fraction: float = 0.2,
+                 alpha: float = 0.0, max_epochs: int = 200, batch_size: int = 128,
+                 n_iter_no_change: int = 10, validation_fraction: float = 0.2,
                  random_state: int = 0, n_threads: int | None = 1) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.member_dropout = member_dropout
         self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
+        self.alpha = alpha
         self.max_epochs = max_epochs
         self.batch_size = batch_size
-        self.patience = patience
+        self.n_iter_no_change = n_iter_no_change
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.n_threads = n_threads
 
     def _check_params(self, table: PredictionTable) -> None:
         name = type(self).__name__
-        hidden = self.hidden_layer_sizes
-        if not isinstance(hidden, (tuple, list)) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
-            raise ValueError(
-                f"The 'hidden_layer_sizes' parameter of {name} must be a tuple of ints >= 1. "
-                f"Got {hidden!r} instead."
-            )
+        V.check_hidden_layer_sizes(self.hidden_layer_sizes, name)
         V.check_real_param(self.member_dropout, "member_dropout", name, low=0.0, high=1.0,
                            include_high=False)
         V.check_real_param(self.learning_rate, "learning_rate", name, low=0.0, high=math.inf,
                            include_low=False)
-        V.check_real_param(self.weight_decay, "weight_decay", name, low=0.0, high=math.inf)
+        V.check_real_param(self.alpha, "alpha", name, low=0.0, high=math.inf)
         V.check_int_param(self.max_epochs, "max_epochs", name, low=1)
         V.check_int_param(self.batch_size, "batch_size", name, low=1)
-        V.check_int_param(self.patience, "patience", name, low=1)
+        V.check_int_param(self.n_iter_no_change, "n_iter_no_change", name, low=1)
         V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
                            high=1.0, include_low=False, include_high=False)
         V.check_int_param(self.random_state, "random_state", name, low=0)
@@ -156,99 +176,48 @@ class NeuralEnsembler(Combiner):
         return torch.from_numpy(np.ascontiguousarray(F)), torch.from_numpy(
             np.ascontiguousarray(P))
 
-    def _forward(self, F: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Weights ``[B, M]`` from per-member inputs ``F[B, M, C']`` (dropped members: 0)."""
-        if keep is not None:
-            F = F * keep[:, :, None]
-        logits = self.network_(F.reshape(len(F), -1))
-        if keep is not None:
-            logits = logits.masked_fill(~keep, -math.inf)
-        return torch.softmax(logits, dim=1)
-
-    def _loss(self, w: torch.Tensor, P: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        out = torch.einsum("bm,bmc->bc", w, P)
-        if self.task_ == "classification":
-            picked = out.gather(1, target[:, None]).squeeze(1)
-            return -torch.log(picked.clamp_min(_MIN_PROBA)).mean()
-        return (((out - target) / self.target_scale_) ** 2).sum(dim=1).mean()
-
     # ------------------------------------------------------------------ fit
     def _fit(self, table: PredictionTable) -> None:
-        with _threads(self.n_threads):
+        with threads(self.n_threads):
             self._train(table)
 
     def _train(self, table: PredictionTable) -> None:
         P = np.asarray(table.P, dtype=np.float32)
         if table.task == "classification":
             self.input_mean_, self.input_scale_ = np.float32(0.0), np.float32(1.0)
-            self.target_scale_ = 1.0
+            target_scale: torch.Tensor | float = 1.0
             target = torch.from_numpy(np.asarray(table.y, dtype=np.int64))
         else:
             y = np.asarray(table.y, dtype=np.float32).reshape(table.n_samples, -1)
             self.input_mean_ = y.mean(axis=0).astype(np.float32)
             scale = y.std(axis=0).astype(np.float32)
             self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
-            self.target_scale_ = torch.from_numpy(self.input_scale_)
+            target_scale = torch.from_numpy(self.input_scale_)
             target = torch.from_numpy(y)
         n, m = P.shape[:2]
         width = 1 if P.ndim == 2 else P.shape[2]
-        rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(n)
+        order = np.random.default_rng(self.random_state).permutation(n)
         n_val = round(self.validation_fraction * n)
-        val, train = order[:n_val], order[n_val:]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.random_state)
-            self.network_ = _mlp(m * width, tuple(self.hidden_layer_sizes), m)
-        gen = torch.Generator().manual_seed(self.random_state)
         F, Pt = self._inputs(table)
-        opt = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate,
-                               weight_decay=self.weight_decay)
-        best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
-        epoch = 0
-        for epoch in range(1, self.max_epochs + 1):
-            self.network_.train()
-            perm = train[rng.permutation(len(train))]
-            for start in range(0, len(perm), self.batch_size):
-                rows = torch.from_numpy(perm[start:start + self.batch_size])
-                keep = self._member_mask(len(rows), m, gen)
-                loss = self._loss(self._forward(F[rows], keep), Pt[rows], target[rows])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            self.network_.eval()
-            with torch.no_grad():
-                v = torch.from_numpy(val)
-                val_loss = float(self._loss(self._forward(F[v]), Pt[v], target[v]))
-            if val_loss < best_loss - 1e-7:
-                best_loss, best_epoch, stale = val_loss, epoch, 0
-                best_state = copy.deepcopy(self.network_.state_dict())
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
-        if best_state is not None:
-            self.network_.load_state_dict(best_state)
-        self.network_.eval()
-        self.n_epochs_ = epoch
-        self.best_epoch_ = best_epoch
-        self.validation_loss_ = best_loss
-
-    def _member_mask(self, b: int, m: int, gen: torch.Generator) -> torch.Tensor | None:
-        """Members kept for each training row, ``[B, M]`` bool, at least one per row."""
-        if self.member_dropout == 0:
-            return None
-        keep = torch.rand((b, m), generator=gen) >= self.member_dropout
-        empty = ~keep.any(dim=1)
-        if empty.any():
-            pick = torch.randint(0, m, (int(empty.sum()),), generator=gen)
-            keep[empty.nonzero().squeeze(1), pick] = True
-        return keep
+        objective = _EnsemblerObjective(F, Pt, target, target_scale, self.member_dropout,
+                                        table.task == "classification")
+        options = TrainOptions(learning_rate=self.learning_rate, alpha=self.alpha,
+                               max_epochs=self.max_epochs, batch_size=self.batch_size,
+                               n_iter_no_change=self.n_iter_no_change,
+                               random_state=self.random_state, name=type(self).__name__)
+        hidden = tuple(self.hidden_layer_sizes)
+        fit = train(Job(functools.partial(mlp, m * width, hidden, m), objective,
+                        order[n_val:], order[:n_val], options))
+        self.network_ = fit.net
+        self.n_epochs_ = len(fit.history)
+        self.best_epoch_ = fit.epoch
+        self.validation_loss_ = fit.val_loss
 
     # ------------------------------------------------------------------ predict
     def _select(self, table: PredictionTable) -> np.ndarray:
         F, _ = self._inputs(table)
-        with _threads(self.n_threads), torch.no_grad():
-            return self._forward(F).double().numpy()
+        with threads(self.n_threads), torch.no_grad():
+            return _weights(self.network_, F).double().numpy()
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
         P = np.asarray(table.P, dtype=np.float64)

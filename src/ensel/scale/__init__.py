@@ -8,24 +8,23 @@ the extra they raise an `ImportError` that says ``pip install ensel[ray]``.
 - `collect_predictions` runs every member over the inputs, in process (``engine="local"``) or
   on a Ray cluster with one actor pool per member (``engine="ray"``), and writes a
   `~ensel.PredictionTable` directory that `PredictionTable.load` opens memory-mapped.
-- `fit_selector_on_ray` trains a `~ensel.DifferentiableSelector` data-parallel with Ray Train;
-  ``DifferentiableSelector(engine="ray")`` calls it. `RayTrainConfig` sets its resources.
+- `train_on_ray` is the ``"ray"`` training engine: ``DifferentiableSelector(engine="ray",
+  engine_options={"num_workers": 4})`` trains data-parallel on Ray Train through it, with the
+  one training loop of `ensel._training` in every worker. `RayTrainConfig` lists the options.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ENGINES", "RayTrainConfig", "collect_predictions", "fit_selector_on_ray",
-           "fit_selectors_on_ray", "require_ray"]
+__all__ = ["ENGINES", "RayTrainConfig", "collect_predictions", "require_ray", "train_on_ray"]
 
 ENGINES = ("local", "ray")
 
 _LAZY = {
     "collect_predictions": "ensel.scale.collect",
     "RayTrainConfig": "ensel.scale.train",
-    "fit_selector_on_ray": "ensel.scale.train",
-    "fit_selectors_on_ray": "ensel.scale.train",
+    "train_on_ray": "ensel.scale.train",
 }
 
 
@@ -65,3 +64,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ensel.scale' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # the lazy names too, for dir(), completion and the API reference
+    return sorted(set(globals()) | set(__all__))
