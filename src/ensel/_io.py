@@ -301,6 +301,17 @@ def read_npy(path: str | Path, *, mmap: bool = False) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- folders
+def _link(src: str | Path, dst: str | Path) -> None:
+    """Hard-link ``src`` to ``dst`` (a copy where the file system has no hard links)."""
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one atomic step (Linux ``renameat2``); False when not supported."""
     if not sys.platform.startswith("linux"):
@@ -355,12 +366,31 @@ class AtomicDirectory:
         holds this file: saving over a folder of unrelated files (a home directory, a
         project) is refused instead of deleting them. ``None``: only an empty folder may be
         replaced.
+    owned : collection of str, optional
+        The names of the files the artefact consists of. When given, every other entry of
+        the old folder (a user's notes, sub-folders) is carried into the new folder before the
+        swap -- hard-linked, so nothing is copied -- and survives the save. ``None``: the new
+        folder replaces the old one whole.
     """
 
-    def __init__(self, path: str | Path, *, marker: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, marker: str | None = None,
+                 owned: Collection[str] | None = None) -> None:
         self.path = Path(path)
         self.marker = marker
+        self.owned = None if owned is None else frozenset(owned)
         self.tmp: Path | None = None
+
+    def _carry_others(self, tmp: Path) -> None:
+        """Hard-link the entries of the old folder that are not the artefact's into ``tmp``."""
+        if self.owned is None or not self.path.is_dir():
+            return
+        for entry in self.path.iterdir():
+            if entry.name in self.owned or (tmp / entry.name).exists():
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, tmp / entry.name, symlinks=True, copy_function=_link)
+            else:
+                _link(entry, tmp / entry.name)
 
     def _check_target(self) -> None:
         path = self.path
@@ -390,6 +420,7 @@ class AtomicDirectory:
             raise RuntimeError(f"The atomic save to {self.path} is not open.")
         try:
             self._check_target()
+            self._carry_others(self.tmp)
             _fsync_tree(self.tmp)
             _swap_in(self.tmp, self.path)
             _fsync_path(self.path.parent, directory=True)
@@ -416,7 +447,8 @@ class AtomicDirectory:
             self.abort()
 
 
-def atomic_directory(path: str | Path, *, marker: str | None = None) -> AtomicDirectory:
+def atomic_directory(path: str | Path, *, marker: str | None = None,
+                     owned: Collection[str] | None = None) -> AtomicDirectory:
     """Write a folder crash-consistently: ``with atomic_directory(path) as tmp: ...``.
 
     Parameters
@@ -426,6 +458,9 @@ def atomic_directory(path: str | Path, *, marker: str | None = None) -> AtomicDi
     marker : str, optional
         The file whose presence makes an existing non-empty ``path`` replaceable (see
         `AtomicDirectory`); without it only a missing or empty folder may be replaced.
+    owned : collection of str, optional
+        The artefact's own file names; other entries of the old folder are kept (hard-linked
+        into the new one). ``None``: the old folder is replaced whole.
 
     Returns
     -------
@@ -460,5 +495,5 @@ def atomic_directory(path: str | Path, *, marker: str | None = None) -> AtomicDi
     >>> sorted(p.name for p in target.parent.iterdir())   # old artefact whole, no temp left
     ['model']
     """
-    return AtomicDirectory(path, marker=marker)
+    return AtomicDirectory(path, marker=marker, owned=owned)
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ensel import _io
 from ensel import _validation as V
 
+FORMAT = "ensel.PredictionTable"
 FORMAT_VERSION = 1
+HEADER = "table.json"
+#: The files of a saved table; other files in its folder are kept when it is saved over.
+TABLE_FILES = (HEADER, "P.npy", "y.npy", "X.npy")
+#: Bytes of rows checked at a time when a saved table is loaded (memory-mapped tables too).
+CHECK_CHUNK_BYTES = 1 << 26
 
 
 class PredictionTable:
@@ -72,6 +78,7 @@ class PredictionTable:
             V.check_probabilities(P, names)
             classes = V.check_classes(classes, P.shape[2])
             if y is not None:
+                V.check_label_types(y, "y")
                 y = V.encode_labels(V.check_rows(y, P.shape[0], "y", 1), classes)
         else:
             if classes is not None:
@@ -108,6 +115,11 @@ class PredictionTable:
         X : array-like of shape (N, F)
         y : array-like of shape (N,), optional
             Labels (not indices) for classification, targets for regression.
+        task : {"classification", "regression"}, optional
+            Default: classification when every member has ``predict_proba``, regression when
+            none is a classifier. A pool mixing the two, or holding a classifier without
+            ``predict_proba``, is refused (naming the member) rather than turned into a
+            regression table of class labels.
         """
         from ensel.members import named_members, predict_member
 
@@ -116,8 +128,7 @@ class PredictionTable:
             raise ValueError("The pool is empty: 'estimators' has no members.")
         X_arr = np.asarray(X)
         if task is None:
-            task = "classification" if all(hasattr(e, "predict_proba") for _, e in named) \
-                else "regression"
+            task = _pool_task(named)
         classes = None
         columns = []
         for name, est in named:
@@ -225,62 +236,82 @@ class PredictionTable:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write a directory of ``.npy`` files and a JSON header (``table.json``); no pickle."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        for name in ("P", "y", "X"):
-            value = getattr(self, name)
-            target = path / f"{name}.npy"
-            if value is not None:
-                np.save(target, np.ascontiguousarray(value), allow_pickle=False)
-            elif target.exists():
-                target.unlink()
-        header = {
-            "format": "ensel.PredictionTable",
-            "version": FORMAT_VERSION,
-            "task": self.task,
-            "members": list(self.members),
-            "classes": None if self.classes is None else np.asarray(self.classes).tolist(),
-            "shape": list(self.P.shape),
-        }
-        (path / "table.json").write_text(json.dumps(header, indent=2))
-        return path
+        """Write the table as a folder of ``.npy`` files and a JSON header; no pickle.
+
+        The folder holds ``table.json`` (format, version, task, members, classes, shape) and
+        ``P.npy``, plus ``y.npy`` and ``X.npy`` when present. It is written crash-consistently
+        (`ensel._io.atomic_directory`): a save interrupted at any point leaves the previous
+        table at ``path`` whole, or the new one.
+
+        Parameters
+        ----------
+        path : str or Path
+            A new or empty folder, or one holding a saved table (which is replaced; other
+            files in the folder are kept). A non-empty folder without ``table.json`` is
+            refused, not overwritten.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from ensel import PredictionTable
+        >>> table = PredictionTable.from_arrays(np.full((2, 1, 2), 0.5), y=[0, 1])
+        >>> folder = table.save(tempfile.mkdtemp() + "/t")
+        >>> PredictionTable.load(folder).y.tolist()
+        [0, 1]
+        """
+        with _io.atomic_directory(path, marker=HEADER, owned=TABLE_FILES) as tmp:
+            for name in ("P", "y", "X"):
+                value = getattr(self, name)
+                if value is not None:
+                    _io.write_npy(tmp / f"{name}.npy", value)
+            write_header(tmp, task=self.task, members=self.members, classes=self.classes,
+                         shape=self.P.shape)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path, mmap: bool = True) -> PredictionTable:
-        """Open a table written by `save`; arrays are memory-mapped read-only when ``mmap``."""
+        """Open a table written by `save` (or `ensel.scale.collect_predictions`).
+
+        Every part is checked as `from_arrays` checks it -- shapes, finite values,
+        probabilities summing to 1, labels within the classes -- in chunks of rows, so a table
+        larger than memory is checked without being read into memory at once.
+
+        Parameters
+        ----------
+        path : str or Path
+            The folder.
+        mmap : bool, default=True
+            Memory-map the arrays read-only instead of reading them.
+
+        Raises
+        ------
+        FileNotFoundError
+            No ``table.json`` or ``P.npy`` in ``path``.
+        ValueError
+            A header of another format or version, unknown keys, a truncated array, or
+            contents the constructor would refuse; the message starts with the file at fault.
+        """
         path = Path(path)
-        header_path = path / "table.json"
-        if not header_path.is_file():
-            raise FileNotFoundError(f"{path} is not a saved PredictionTable: no table.json in it.")
-        header = json.loads(header_path.read_text())
-        if header.get("format") != "ensel.PredictionTable":
-            raise ValueError(f"{header_path} is not an ensel.PredictionTable header.")
-        if header.get("version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"{header_path} has format version {header['version']}; this ensel reads up to "
-                f"{FORMAT_VERSION}. Upgrade ensel."
-            )
-        mode = "r" if mmap else None
-
-        def read(name: str) -> np.ndarray | None:
+        if not (path / HEADER).is_file():
+            raise FileNotFoundError(f"{path} is not a saved PredictionTable: no {HEADER} in it.")
+        header = _read_header(path / HEADER)
+        arrays = {}
+        for name in ("P", "y", "X"):
             file = path / f"{name}.npy"
-            return np.load(file, mmap_mode=mode, allow_pickle=False) if file.exists() else None
-
-        P = read("P")
-        if P is None:
-            raise FileNotFoundError(f"{path} has a header but no P.npy.")
+            if file.exists() or name == "P":
+                arrays[name] = _io.read_npy(file, mmap=mmap)
+        P, y, X = arrays["P"], arrays.get("y"), arrays.get("X")
         if list(P.shape) != header["shape"]:
             raise ValueError(
                 f"{path / 'P.npy'} has shape {P.shape}; the header says {header['shape']}."
             )
-        classes = None if header["classes"] is None else np.asarray(header["classes"])
-        y, X = read("y"), read("X")
-        members = V.check_member_names(header["members"], P.shape[1])
-        if y is not None and y.shape[0] != P.shape[0]:
-            raise ValueError(f"{path / 'y.npy'} has {y.shape[0]} rows but P has {P.shape[0]}.")
-        if X is not None and X.shape[0] != P.shape[0]:
-            raise ValueError(f"{path / 'X.npy'} has {X.shape[0]} rows but P has {P.shape[0]}.")
+        members, classes = _check_loaded(path, header, P, y, X)
         return cls(P, y, X, members, classes, header["task"])
 
     # ------------------------------------------------------------------ helpers
@@ -290,3 +321,146 @@ class PredictionTable:
         if self.task != "classification":
             raise ValueError("correct() is defined for classification tables only.")
         return np.argmax(self.P, axis=2) == np.asarray(self.y)[:, None]
+
+
+def _pool_task(named: list[tuple[str, Any]]) -> str:
+    """Classification when every member has ``predict_proba``, regression when none is a
+    classifier; a mix is an error naming a member of each kind."""
+    from sklearn.base import is_classifier
+
+    proba = [n for n, e in named if hasattr(e, "predict_proba")]
+    if len(proba) == len(named):
+        return "classification"
+    for name, est in named:
+        if is_classifier(est) and name not in proba:
+            raise ValueError(
+                f"member {name!r} is a classifier without predict_proba; ensel combines class "
+                f"probabilities (e.g. SVC(probability=True), or wrap it in "
+                f"CalibratedClassifierCV)."
+            )
+    if proba:
+        other = next(n for n, _ in named if n not in proba)
+        raise ValueError(
+            f"The pool mixes classifiers and regressors: member {proba[0]!r} has predict_proba, "
+            f"member {other!r} does not. Pass task='regression' to use every member's predict."
+        )
+    return "regression"
+
+
+# ---------------------------------------------------------------------- the table format
+def write_header(folder: str | Path, *, task: str, members: Sequence[str], classes: Any,
+                 shape: Sequence[int]) -> Path:
+    """Write ``table.json``, the header of a saved table: the one writer of the table format.
+
+    `PredictionTable.save` and `ensel.scale.collect_predictions` (which fills ``P.npy``
+    through a memory map) both call it, inside their `ensel._io.atomic_directory`.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The (temporary) table folder.
+    task : {"classification", "regression"}
+    members : list of str
+    classes : array-like of shape (C,) or None
+    shape : sequence of int
+        The shape of ``P``.
+
+    Returns
+    -------
+    Path
+        The header file.
+    """
+    header = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "task": task,
+        "members": [str(m) for m in members],
+        "classes": None if classes is None else np.asarray(classes).tolist(),
+        "shape": [int(n) for n in shape],
+    }
+    return _io.write_json(Path(folder) / HEADER, header)
+
+
+def _read_header(file: Path) -> dict[str, Any]:
+    keys = ("task", "members", "classes", "shape")
+    header = _io.read_json(file, format=FORMAT, versions=(FORMAT_VERSION,), keys=keys,
+                           required=keys)
+    if header["task"] not in V.TASKS:
+        raise ValueError(f"{file}: 'task' must be one of {V.TASKS}; got {header['task']!r}.")
+    members, shape = header["members"], header["shape"]
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise ValueError(f"{file}: 'members' must be a list of names; got {members!r}.")
+    if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in shape):
+        raise ValueError(f"{file}: 'shape' must be a list of ints; got {shape!r}.")
+    if header["classes"] is not None and not isinstance(header["classes"], list):
+        raise ValueError(f"{file}: 'classes' must be a list or null; got {header['classes']!r}.")
+    return header
+
+
+def _row_chunks(a: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, a[start:stop])`` blocks of about `CHECK_CHUNK_BYTES` each."""
+    row_bytes = max(1, a.itemsize * int(np.prod(a.shape[1:], dtype=np.int64)))
+    step = max(1, CHECK_CHUNK_BYTES // row_bytes)
+    for start in range(0, a.shape[0], step):
+        yield start, np.asarray(a[start:start + step])
+
+
+def _check_loaded(path: Path, header: dict[str, Any], P: np.ndarray, y: np.ndarray | None,
+                  X: np.ndarray | None) -> tuple[list[str], np.ndarray | None]:
+    """The checks of `PredictionTable.from_arrays`, on saved arrays; errors name the file."""
+    where = path / "P.npy"
+    try:
+        V.check_P(P[:1])
+        if not np.issubdtype(P.dtype, np.floating):
+            raise ValueError(f"P must hold floats; got dtype {P.dtype}.")
+        where = path / HEADER
+        task = header["task"]
+        V.check_task(task, P[:1], None)
+        members = V.check_member_names(header["members"], P.shape[1])
+        classes = None
+        if task == "classification":
+            classes = V.check_classes(header["classes"], P.shape[2])
+        elif header["classes"] is not None:
+            raise ValueError("'classes' is only meaningful for classification tables.")
+        where = path / "P.npy"
+        for start, block in _row_chunks(P):
+            V.check_finite(block, "P", members, row_offset=start)
+            if task == "classification":
+                V.check_probabilities(block, members, row_offset=start)
+        if y is not None:
+            where = path / "y.npy"
+            _check_loaded_y(y, P, task)
+        if X is not None:
+            where = path / "X.npy"
+            V.check_rows(X, P.shape[0], "X", 2)
+            if not np.issubdtype(X.dtype, np.number):
+                raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
+            for start, block in _row_chunks(X):
+                V.check_finite(block, "X", row_offset=start)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    return members, classes
+
+
+def _check_loaded_y(y: np.ndarray, P: np.ndarray, task: str) -> None:
+    if task == "classification":
+        V.check_rows(y, P.shape[0], "y", 1)
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold class indices (ints); got dtype {y.dtype}.")
+        for start, block in _row_chunks(y):
+            bad = (block < 0) | (block >= P.shape[2])
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ValueError(
+                    f"y has the class index {int(block[row])} in row {start + row}; the table "
+                    f"has {P.shape[2]} classes (indices 0..{P.shape[2] - 1})."
+                )
+        return
+    V.check_rows(y, P.shape[0], "y", 1 if P.ndim == 2 else 2)
+    if not np.issubdtype(y.dtype, np.number):
+        raise ValueError(f"Regression targets y must be numeric; got dtype {y.dtype}.")
+    if P.ndim == 3 and y.shape[1] != P.shape[2]:
+        raise ValueError(f"y has {y.shape[1]} outputs but P has {P.shape[2]} (axis 2).")
+    for start, block in _row_chunks(y):
+        V.check_finite(block, "y", row_offset=start)

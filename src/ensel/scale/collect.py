@@ -23,7 +23,6 @@ back afterwards), and rows are numbered as they arrive.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from ensel import _io
 from ensel import _validation as V
 from ensel.members import named_members, predict_member
 from ensel.scale import ENGINES, require_ray
-from ensel.table import FORMAT_VERSION, PredictionTable
+from ensel.table import HEADER, TABLE_FILES, PredictionTable, write_header
 
 __all__ = ["collect_predictions"]
 
 _OWNER = "collect_predictions"
-_TABLE_FILES = ("table.json", "P.npy", "y.npy", "X.npy")
 _CHUNK = "data"      # the column ray.data.from_numpy creates: chunk indices
 
 
@@ -94,8 +93,10 @@ def collect_predictions(
         one call, on both engines.
     out : str or Path, optional
         A directory to write the table into (``table.json`` and ``P.npy``, ``y.npy``,
-        ``X.npy``); ``P`` is written chunk by chunk through a memory map, and the table returned
-        is opened memory-mapped. Without ``out`` the table is built in memory.
+        ``X.npy``); ``P`` is written chunk by chunk through a memory map into a temporary
+        sibling folder that replaces ``out`` only when the table is complete (an interrupted
+        run leaves the previous table whole), and the table returned is opened memory-mapped.
+        Without ``out`` the table is built in memory.
     y : array-like of shape (N,) or (N, D), optional
         Labels (not indices) for classification, targets for regression, in row order.
     task : {"classification", "regression"}, optional
@@ -111,7 +112,9 @@ def collect_predictions(
     store_inputs : bool, default=True
         Store ``X`` in the table (combiners that look at the inputs need it).
     overwrite : bool, default=False
-        Replace a table already in ``out``; without it a non-empty ``out`` is an error.
+        Replace a table already in ``out`` (other files in ``out`` are kept); without it a
+        non-empty ``out`` is an error. A non-empty folder without ``table.json`` is never
+        replaced (`FileExistsError`).
     progress : bool, default=False
         Show progress on stderr (a rich bar locally, Ray Data's bars on Ray).
     num_actors : int or (min, max), optional
@@ -196,12 +199,13 @@ def collect_predictions(
     y_enc = _encode_y(y, plan)
     writer = _TableWriter(out_path, plan, n_features=X.shape[1] if store_inputs else None,
                           X_dtype=X.dtype, labelled=y_enc is not None)
-    writer.write_rows(0, X if store_inputs else None, y_enc)
-    if engine == "local":
-        _collect_local(named, X, plan, writer, progress)
-    else:
-        _collect_ray(named, X, plan, writer, progress, num_actors, num_cpus_per_actor)
-    return writer.finish()
+    with writer:
+        writer.write_rows(0, X if store_inputs else None, y_enc)
+        if engine == "local":
+            _collect_local(named, X, plan, writer, progress)
+        else:
+            _collect_ray(named, X, plan, writer, progress, num_actors, num_cpus_per_actor)
+        return writer.finish()
 
 
 # ---------------------------------------------------------------------- checks and plan
@@ -344,7 +348,9 @@ def _check_chunk(values: Any, name: str, start: int, plan: _Plan) -> np.ndarray:
 class _TableWriter:
     """Allocates ``P`` (a memory map under ``out``, or memory), takes chunks, then the header.
 
-    ``table.json`` is written last, so an interrupted run leaves no loadable half table.
+    Under ``out`` the arrays live in the temporary folder of an `ensel._io.atomic_directory`,
+    swapped in for ``out`` by `finish`; leaving the ``with`` block any other way (an error, an
+    interrupt) removes it and leaves the previous table in ``out`` whole.
     """
 
     def __init__(self, out: Path | None, plan: _Plan, *, n_features: int | None,
@@ -361,17 +367,26 @@ class _TableWriter:
         if labelled:
             shapes["y"], dtypes["y"] = y_shape, np.dtype(y_dtype)
         self.arrays: dict[str, np.ndarray] = {}
+        self.saver = None
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            for name in _TABLE_FILES:
-                (out / name).unlink(missing_ok=True)
+            self.saver = _io.atomic_directory(out, marker=HEADER, owned=TABLE_FILES)
+            tmp = self.saver.open()
             for key, shape in shapes.items():
                 self.arrays[key] = np.lib.format.open_memmap(
-                    out / f"{key}.npy", mode="w+", dtype=dtypes[key], shape=shape)
+                    tmp / f"{key}.npy", mode="w+", dtype=dtypes[key], shape=shape)
         else:
             for key, shape in shapes.items():
                 self.arrays[key] = np.empty(shape, dtype=dtypes[key])
         self.rows_written = np.zeros(len(plan.names), dtype=np.int64)
+
+    def __enter__(self) -> _TableWriter:  # noqa: PYI034 - private, never subclassed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Remove the temporary folder unless `finish` swapped it in."""
+        self.arrays.clear()
+        if self.saver is not None:
+            self.saver.abort()
 
     def write(self, start: int, member: int, values: np.ndarray) -> None:
         """Predictions of member ``member`` for rows ``start:start + len(values)``."""
@@ -399,15 +414,9 @@ class _TableWriter:
         for array in self.arrays.values():
             array.flush()
         self.arrays.clear()
-        header = {
-            "format": "ensel.PredictionTable",
-            "version": FORMAT_VERSION,
-            "task": plan.task,
-            "members": list(plan.names),
-            "classes": None if plan.classes is None else np.asarray(plan.classes).tolist(),
-            "shape": [plan.n_rows, len(plan.names), *plan.shape],
-        }
-        (self.out / "table.json").write_text(json.dumps(header, indent=2))
+        write_header(self.saver.tmp, task=plan.task, members=plan.names, classes=plan.classes,
+                     shape=(plan.n_rows, len(plan.names), *plan.shape))
+        self.saver.commit()
         return PredictionTable.load(self.out)
 
 
@@ -606,12 +615,12 @@ def _collect_ray_dataset(named: list[tuple[str, Any]], data: Any, *, y: Any, tas
     plan = _plan(named, probe, n_rows=n_rows, task=task, classes=classes, dtype=dtype,
                  batch_size=batch_size)
     y_enc = _encode_y(y, plan)
-    writer = _TableWriter(out, plan, n_features=probe.shape[1] if store_inputs else None,
-                          X_dtype=probe.dtype, labelled=y_enc is not None)
-    writer.write_rows(0, None, y_enc)
     # one CPU stays free for the dataset's own read / transform tasks (1 CPU each by default)
     options = _pool_options(ray, len(named), num_actors, num_cpus_per_actor, reserve=1.0)
-    with _DataContextPatch(data.context, progress, preserve_order=True):
+    writer = _TableWriter(out, plan, n_features=probe.shape[1] if store_inputs else None,
+                          X_dtype=probe.dtype, labelled=y_enc is not None)
+    with writer, _DataContextPatch(data.context, progress, preserve_order=True):
+        writer.write_rows(0, None, y_enc)
         ds = data.map_batches(
             _pack_chunk, fn_kwargs={"column": input_column, "batch_size": batch_size},
             batch_size=batch_size, batch_format="numpy")
@@ -630,5 +639,5 @@ def _collect_ray_dataset(named: list[tuple[str, Any]], data: Any, *, y: Any, tas
                 for i, name in enumerate(plan.names):
                     writer.write(start, i, _check_chunk(batch[f"p{i}"][j, :n], name, start, plan))
                 start += n
-    return writer.finish()
+        return writer.finish()
 
