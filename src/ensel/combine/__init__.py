@@ -25,8 +25,10 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ensel.combine.auto import AutoCombiner
 from ensel.combine.base import Combiner
 from ensel.combine.dynamic import KNORAE, KNORAU, LCA, METADES, OLA, DynamicCombiner
+from ensel.combine.population import QDOES, QOES
 from ensel.combine.static import (
     Average,
     BestSingle,
@@ -44,6 +46,9 @@ _PATHS: dict[str, str] = {
     "weighted-average": "ensel.combine.static:WeightedAverage",
     "stacking": "ensel.combine.static:Stacking",
     "greedy": "ensel.combine.static:GreedySelection",
+    "qo-es": "ensel.combine.population:QOES",
+    "qdo-es": "ensel.combine.population:QDOES",
+    "auto": "ensel.combine.auto:AutoCombiner",
     "ola": "ensel.combine.dynamic:OLA",
     "lca": "ensel.combine.dynamic:LCA",
     "knora-e": "ensel.combine.dynamic:KNORAE",
@@ -105,6 +110,7 @@ class _Registry(Mapping):
         return f"COMBINERS({sorted(self._paths)})"
 
 
+#: Registry: short name (``"knora-e"``) -> combiner class, imported only when looked up.
 COMBINERS = _Registry(_PATHS)
 
 
@@ -129,6 +135,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'ensel.combine' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:  # the lazy names too, for dir(), completion and the API reference
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "COMBINERS",
     "KNORAE",
@@ -136,6 +146,9 @@ __all__ = [
     "LCA",
     "METADES",
     "OLA",
+    "QDOES",
+    "QOES",
+    "AutoCombiner",
     "Average",
     "BestSingle",
     "Combiner",
