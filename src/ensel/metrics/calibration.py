@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ensel.metrics._checks import check_labels, check_n_bins, check_proba, check_strategy
+from ensel._validation import check_labels, check_n_bins, check_proba, check_strategy
 
 __all__ = [
     "accuracy_score",

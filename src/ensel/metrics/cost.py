@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ensel._validation import check_finite
-from ensel.metrics._checks import _numeric
+from ensel._validation import _numeric, check_finite
 
 __all__ = ["cost_fraction", "members_per_input"]
 

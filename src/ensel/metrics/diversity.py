@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.special import entr
 
-from ensel.metrics._checks import check_labels, check_pool
+from ensel._validation import check_labels, check_pool
 
 __all__ = [
     "cohen_kappa",

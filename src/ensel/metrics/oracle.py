@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ensel.metrics._checks import check_labels, check_pool, check_real
+from ensel._validation import check_labels, check_pool, check_real
 
 __all__ = ["gap_closed", "oracle_accuracy"]
 

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ensel._validation import check_finite
-from ensel.metrics._checks import _numeric, check_labels, check_proba
+from ensel._validation import _numeric, check_finite, check_labels, check_proba
 
 __all__ = [
     "aurc_loss",

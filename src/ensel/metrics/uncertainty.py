@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy.special import entr
 
-from ensel.metrics._checks import check_pool
+from ensel._validation import check_pool
 
 __all__ = ["uncertainty_decomposition"]
 
