@@ -78,7 +78,10 @@ def select_threshold(score: Any, correct: Any, *, target_risk: float,
     distinct calibration scores; each threshold tried answers the rows with
     ``score >= threshold`` and is accepted when the Clopper–Pearson bound
     (`risk_upper_bound`) on their risk, at level ``delta / n_tests``, is at most
-    ``target_risk``. ``n_tests = ceil(log2(N + 1))`` covers every threshold the search can try,
+    ``target_risk``. The search starts at the fewest rows that could be certified without a
+    single error, ``log(delta / n_tests) / log(1 - target_risk)`` (a number fixed by N, α and
+    δ alone), so that the bound grows with coverage where it searches.
+    ``n_tests = ceil(log2(N + 1))`` covers every threshold the search can try,
     so by the union bound all the bounds hold together with probability ``>= 1 - delta``: on
     new rows from the same distribution, the risk among answered rows is at most
     ``target_risk``. The kept threshold is the accepted one with the largest coverage; when none
@@ -120,8 +123,11 @@ def select_threshold(score: Any, correct: Any, *, target_risk: float,
     n = len(score)
     order = np.argsort(-score, kind="stable")
     s, wrong = score[order], ~correct[order]
-    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])   # accepting s >= s[last[j]]
     n_tests = max(1, math.ceil(math.log2(n + 1)))
+    # fewer rows than this cannot be certified even without an error: never tried
+    fewest = math.log(delta / n_tests) / math.log1p(-target_risk)
+    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])   # accepting s >= s[last[j]]
+    last = last[last + 1 >= fewest]
     errors = np.cumsum(wrong)
     lo, hi, best = -1, len(last), None
     while hi - lo > 1:

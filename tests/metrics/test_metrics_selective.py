@@ -129,8 +129,8 @@ def test_inconsistency():
     (lambda: coverage_at_risk_score([0], [0], [1.0], risk=1.5),
      r"The 'risk' parameter of coverage_at_risk_score must be a float in \[0, 1\]\. Got 1\.5"),
     (lambda: selective_accuracy_score([0], [0], [1.0], coverage=0),
-     r"The 'coverage' parameter of selective_accuracy_score must be a float in \(0, 1\]\. "
-     r"Got 0 instead"),
+     (r"The 'coverage' parameter of selective_accuracy_score must be a float in \(0, 1\]\. "
+      r"Got 0 instead")),
     (lambda: selective_accuracy_score([0], [0], [1.0], coverage=True),
      r"must be a float in \(0, 1\]\. Got True instead"),
     (lambda: coverage_score(np.zeros((2, 2))),
