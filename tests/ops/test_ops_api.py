@@ -18,7 +18,8 @@ def torch_topk_mask(c: torch.Tensor, k: int, dim: int) -> torch.Tensor:
 
 
 def test_exports() -> None:
-    assert set(ensel.ops.__all__) == {"topk_mask", "hard_topk_mask", "TopK", "METHODS"}
+    assert set(ensel.ops.__all__) == {"topk_mask", "hard_topk_mask", "TopK", "METHODS",
+                                      "knapsack_mask", "hard_knapsack_mask", "KNAPSACK_METHODS"}
     assert METHODS == ("sparse", "entropic", "perturbed", "straight_through")
 
 

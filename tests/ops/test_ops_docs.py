@@ -20,7 +20,8 @@ def test_ops_md_python_blocks_run() -> None:
 
 
 @pytest.mark.parametrize("module", ["ensel.ops.topk", "ensel.ops.sparse", "ensel.ops.entropic",
-                                    "ensel.ops.perturbed", "ensel.ops.straight_through"])
+                                    "ensel.ops.perturbed", "ensel.ops.straight_through",
+                                    "ensel.ops.knapsack"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
