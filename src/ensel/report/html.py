@@ -144,8 +144,6 @@ def _points(diff: float) -> str:
 
 
 def _part(document: Mapping[str, Any], dataset: str, pool: str) -> str:
-    from ensel.report import plots as P
-
     records = document["records"]
     rows = T.summarise(records, dataset, pool)
     sweep = T.summarise(records, dataset, pool, sweep=True)
@@ -153,15 +151,37 @@ def _part(document: Mapping[str, Any], dataset: str, pool: str) -> str:
     w = T.winner(rows)
     entry = next((e for e in document.get("plots", [])
                   if str(e["dataset"]) == dataset and str(e["pool"]) == pool), None)
-    figures = []
-    figures.append(_figure(
+    figures = [_frontier_figure(rows, sweep, facts, dataset, pool),
+               *_entry_figures(entry, rows, dataset, pool),
+               _k_figure(rows, sweep, facts, dataset, pool)]
+    return (f'<section class="part" id="part-{slug(dataset, pool)}" '
+            f'data-dataset="{_e(dataset)}" data-pool="{_e(pool)}">'
+            f"<h2>{_e(dataset)} / {_e(pool)}</h2>"
+            f'<p class="facts">{_e(T.describe_facts(facts))}</p>'
+            f"{_results_table(rows, w['ties'] if w else [])}"
+            f'<div class="plots">{"".join(figures)}</div></section>')
+
+
+def _frontier_figure(rows: list, sweep: list, facts: Mapping[str, Any], dataset: str,
+                     pool: str) -> str:
+    from ensel.report import plots as P
+
+    return _figure(
         "frontier",
         P.frontier(rows, sweep, oracle=facts["oracle_accuracy"],
                    best_single=facts["best_single"], n_members=facts["n_members"]),
         f"accuracy against members per input, {dataset} / {pool}",
         "Test accuracy against the members that must run per input. The labelled points make "
         "the frontier: nothing cheaper is more accurate. The dashed red line is the "
-        "DifferentiableSelector at k = 1, 2, …"))
+        "DifferentiableSelector at k = 1, 2, …")
+
+
+def _entry_figures(entry: Mapping[str, Any] | None, rows: list, dataset: str,
+                   pool: str) -> list[str]:
+    """Reliability, selection heat map and disagreement, from one seed's saved arrays."""
+    from ensel.report import plots as P
+
+    figures = []
     if entry and entry.get("reliability"):
         figures.append(_figure(
             "reliability", P.reliability(entry["reliability"], rows),
@@ -189,27 +209,27 @@ def _part(document: Mapping[str, Any], dataset: str, pool: str) -> str:
             f"(seed {entry['seed']})."))
     else:
         figures.append(_missing("disagreement", "No member predictions in the results file."))
-    if sweep:
-        refs = {}
-        for name, label in (("stacking", "stacking"), ("average", "average")):
-            row = next((r for r in rows if r["combiner"] == name), None)
-            if row is not None:
-                refs[label] = row["accuracy"]
-        refs["best single"] = facts["best_single"]
-        figures.append(_figure(
-            "k", P.accuracy_vs_k(sweep, refs),
-            f"e2e-cel accuracy against k, {dataset} / {pool}",
-            "The DifferentiableSelector trained and evaluated at each fixed k (mean ± std over "
-            "seeds); members run per input = k when it selects from the inputs alone. "
-            "Reference lines far below the sweep are left out."))
-    else:
-        figures.append(_missing("k", "The DifferentiableSelector was not swept over k here."))
-    return (f'<section class="part" id="part-{slug(dataset, pool)}" '
-            f'data-dataset="{_e(dataset)}" data-pool="{_e(pool)}">'
-            f"<h2>{_e(dataset)} / {_e(pool)}</h2>"
-            f'<p class="facts">{_e(T.describe_facts(facts))}</p>'
-            f"{_results_table(rows, w['ties'] if w else [])}"
-            f'<div class="plots">{"".join(figures)}</div></section>')
+    return figures
+
+
+def _k_figure(rows: list, sweep: list, facts: Mapping[str, Any], dataset: str,
+              pool: str) -> str:
+    from ensel.report import plots as P
+
+    if not sweep:
+        return _missing("k", "The DifferentiableSelector was not swept over k here.")
+    refs = {}
+    for name, label in (("stacking", "stacking"), ("average", "average")):
+        row = next((r for r in rows if r["combiner"] == name), None)
+        if row is not None:
+            refs[label] = row["accuracy"]
+    refs["best single"] = facts["best_single"]
+    return _figure(
+        "k", P.accuracy_vs_k(sweep, refs),
+        f"e2e-cel accuracy against k, {dataset} / {pool}",
+        "The DifferentiableSelector trained and evaluated at each fixed k (mean ± std over "
+        "seeds); members run per input = k when it selects from the inputs alone. "
+        "Reference lines far below the sweep are left out.")
 
 
 def _run(header: Mapping[str, Any]) -> str:
@@ -247,7 +267,7 @@ def render_report(document: Mapping[str, Any]) -> str:
     Parameters
     ----------
     document : mapping
-        A checked results document (`ensel.report.results.load_results`).
+        A checked results document (`ensel.report.load_results`).
 
     Returns
     -------
@@ -302,7 +322,7 @@ def write_report(document: Mapping[str, Any] | str | Path, path: str | Path) -> 
     Raises
     ------
     FileNotFoundError, ValueError
-        For a missing or invalid results file (see `ensel.report.results.load_results`).
+        For a missing or invalid results file (see `ensel.report.load_results`).
     """
     from ensel.report.results import check_results, load_results
 

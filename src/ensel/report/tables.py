@@ -210,6 +210,60 @@ def describe_facts(facts: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _winners_table(records: list[Mapping[str, Any]], parts: list[tuple[str, str]]) -> list[str]:
+    """The "who wins where" table, one row per dataset x pool."""
+    lines = ["## Who wins where", "",
+             ("| dataset | pool | best | accuracy | margin over runner-up | runner-up | "
+              "e2e-cel | e2e-cel − best | best: members/input, fit s | "
+              "e2e-cel: members/input, fit s |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for dataset, pool in parts:
+        w = winner(summarise(records, dataset, pool))
+        if w is None:
+            continue
+        best, runner, sel = w["best"], w["runner_up"], w["selector"]
+        best_name = winner_name(w)
+        lines.append(
+            f"| {dataset} | {pool} | {best_name} | {fmt(best['accuracy'])} | "
+            f"{_points(w['margin'])} | {runner['combiner'] if runner else '–'} | "
+            f"{fmt(sel['accuracy']) if sel else '–'} | "
+            f"{_points(sel['accuracy'] - best['accuracy']) if sel else '–'} | "
+            f"{fmt(best['members_per_input'], 1)}, {fmt_seconds(best['fit_seconds'])} | "
+            f"{_cost_and_time(sel)} |")
+    lines.append("")
+    return lines
+
+
+def _cost_and_time(row: Mapping[str, Any] | None) -> str:
+    if row is None:
+        return "–"
+    return f"{fmt(row['members_per_input'], 1)}, {fmt_seconds(row['fit_seconds'])}"
+
+
+def _section_table(records: list[Mapping[str, Any]], dataset: str, pool: str) -> list[str]:
+    """One dataset x pool: every combiner's means over seeds, the winners in bold."""
+    lines = [f"## {dataset} / {pool}", "",
+             describe_facts(section_facts(records, dataset, pool)), "",
+             ("| combiner | accuracy | NLL | ECE | gap closed | members/input | fit s | "
+              "predict s |"),
+             "|---|---|---|---|---|---|---|---|"]
+    rows = summarise(records, dataset, pool)
+    w = winner(rows)
+    for row in rows:
+        name = row["combiner"]
+        if w and name in w["ties"]:
+            name = f"**{name}**"
+        elif name in REFERENCE:
+            name = f"{name} (uses labels)"
+        lines.append(
+            f"| {name} | {fmt_accuracy(row)} | {fmt(row['log_loss'], 3)} | "
+            f"{fmt(row['ece'], 3)} | {fmt(row['gap_closed'], 3)} | "
+            f"{fmt(row['members_per_input'], 1)} | {fmt_seconds(row['fit_seconds'])} | "
+            f"{fmt_seconds(row['predict_seconds'])} |")
+    lines.append("")
+    return lines
+
+
 def markdown(document: Mapping[str, Any]) -> str:
     """The Markdown summary of a results document (what ``results.md`` holds).
 
@@ -217,7 +271,7 @@ def markdown(document: Mapping[str, Any]) -> str:
     ----------
     document : mapping
         A results document (``header`` and ``records``), as from
-        `ensel.report.results.load_results`.
+        `ensel.report.load_results`.
 
     Returns
     -------
@@ -238,45 +292,9 @@ def markdown(document: Mapping[str, Any]) -> str:
                  "labels and is a bound, not a competitor.")
     lines.append("")
     parts = groups(records)
-    lines += ["## Who wins where", "",
-              ("| dataset | pool | best | accuracy | margin over runner-up | runner-up | "
-               "e2e-cel | e2e-cel − best | best: members/input, fit s | "
-               "e2e-cel: members/input, fit s |"),
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += _winners_table(records, parts)
     for dataset, pool in parts:
-        w = winner(summarise(records, dataset, pool))
-        if w is None:
-            continue
-        best, runner, sel = w["best"], w["runner_up"], w["selector"]
-        best_name = winner_name(w)
-        lines.append(
-            f"| {dataset} | {pool} | {best_name} | {fmt(best['accuracy'])} | "
-            f"{_points(w['margin'])} | {runner['combiner'] if runner else '–'} | "
-            f"{fmt(sel['accuracy']) if sel else '–'} | "
-            f"{_points(sel['accuracy'] - best['accuracy']) if sel else '–'} | "
-            f"{fmt(best['members_per_input'], 1)}, {fmt_seconds(best['fit_seconds'])} | "
-            f"{(fmt(sel['members_per_input'], 1) + ', ' + fmt_seconds(sel['fit_seconds'])) if sel else '–'} |")
-    lines.append("")
-    for dataset, pool in parts:
-        lines += [f"## {dataset} / {pool}", "",
-                  describe_facts(section_facts(records, dataset, pool)), "",
-                  ("| combiner | accuracy | NLL | ECE | gap closed | members/input | fit s | "
-                   "predict s |"),
-                  "|---|---|---|---|---|---|---|---|"]
-        rows = summarise(records, dataset, pool)
-        w = winner(rows)
-        for row in rows:
-            name = row["combiner"]
-            if w and name in w["ties"]:
-                name = f"**{name}**"
-            elif name in REFERENCE:
-                name = f"{name} (uses labels)"
-            lines.append(
-                f"| {name} | {fmt_accuracy(row)} | {fmt(row['log_loss'], 3)} | "
-                f"{fmt(row['ece'], 3)} | {fmt(row['gap_closed'], 3)} | "
-                f"{fmt(row['members_per_input'], 1)} | {fmt_seconds(row['fit_seconds'])} | "
-                f"{fmt_seconds(row['predict_seconds'])} |")
-        lines.append("")
+        lines += _section_table(records, dataset, pool)
     sweep_lines = _sweep_table(records, parts)
     if sweep_lines:
         lines += ["## DifferentiableSelector against k", "",
