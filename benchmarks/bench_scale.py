@@ -110,7 +110,8 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--sizes must be comma-separated ints; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--sizes must be comma-separated ints; got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--sizes must be positive ints; got {text!r}")
     return sizes

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-
 VARIANTS: dict[str, dict[str, Any]] = {
     "e2e-CEL": {},                                   # the library default
     "e2e-CEL mean": {"aggregation": "mean"},         # the paper's average of the k selected
@@ -104,14 +103,16 @@ def run(datasets: Sequence[str], pools: Sequence[str], seeds: Sequence[int], *,
                       f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
                 runs: dict[str, Any] = {}
                 for label, name in baselines.items():
-                    runs[label] = lambda name=name: evaluate_combiner(
+                    runs[label] = lambda name=name, sel=sel, test=test: evaluate_combiner(
                         get_combiner(name)(), sel, test)
                 for label, params in selector_configs(variants).items():
-                    runs[label] = lambda params=params: evaluate_combiner(
-                        DifferentiableSelector(random_state=seed, **params), sel, test)
+                    runs[label] = lambda params=params, seed=seed, sel=sel, test=test: (
+                        evaluate_combiner(DifferentiableSelector(random_state=seed, **params),
+                                          sel, test))
                 if deslib:
                     for label in ("DESlib KNORA-E", "DESlib META-DES"):
-                        runs[label] = lambda label=label: run_deslib(label, sel, test)
+                        runs[label] = lambda label=label, sel=sel, test=test: run_deslib(
+                            label, sel, test)
                 for label, fn in runs.items():
                     if methods and label not in methods:
                         continue

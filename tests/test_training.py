@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from ensel._training import (EarlyStopping, Job, TrainOptions, get_engine, mlp,
-                             register_engine, run_jobs, threads, train, worker_seed)
+from ensel._training import (
+    EarlyStopping,
+    Job,
+    TrainOptions,
+    get_engine,
+    mlp,
+    register_engine,
+    run_jobs,
+    threads,
+    train,
+    worker_seed,
+)
 
 
 class LeastSquares:

@@ -114,7 +114,8 @@ class TableMember(ClassifierMixin, BaseEstimator):
         try:
             idx = [self._rows[row.tobytes()] for row in X]
         except KeyError:
-            raise ValueError("TableMember was asked about a row it has no prediction for.")
+            raise ValueError("TableMember was asked about a row it has no prediction for.") \
+                from None
         return np.asarray(idx, dtype=np.int64)
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -9,7 +9,8 @@ from torch.autograd import gradcheck
 from ensel.ops import topk_mask
 
 
-def separated_scores(shape: tuple[int, ...], dim: int, *, spacing: float, seed: int) -> torch.Tensor:
+def separated_scores(shape: tuple[int, ...], dim: int, *, spacing: float,
+                     seed: int) -> torch.Tensor:
     """Scores whose slices along ``dim`` are a random permutation times ``spacing`` plus jitter.
 
     Distinct values at least ``spacing`` apart keep every breakpoint of the sparse map far from
@@ -29,7 +30,7 @@ def assert_away_from_kinks(scores: torch.Tensor, k: int, dim: int, epsilon: floa
     z = topk_mask(scores, k, method="sparse", dim=dim, epsilon=epsilon).movedim(dim, -1)
     y = (scores / epsilon).movedim(dim, -1)
     z, y = z.reshape(-1, z.shape[-1]), y.reshape(-1, y.shape[-1])
-    for zr, yr in zip(z, y):
+    for zr, yr in zip(z, y, strict=True):
         free = (zr > 0) & (zr < 1)
         if not free.any():
             continue   # locally constant mask: zero gradient, no kink nearby either

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import typer
 
+from ensel.cli._options import int_range
+
+N_MEMBERS = 10
+"""Specialists in the demo's pool."""
+
+PIPED_WIDTH = 100
+"""Columns the demo renders at when its output is not a terminal."""
+
 
 def demo(
-    seed: int = typer.Option(0, help="Seed of the split, the pool and the selector."),
-    k: int = typer.Option(3, help="Members the selector picks per input."),
+    seed: Annotated[int, typer.Option(
+        callback=int_range(0), help="Seed of the split, the pool and the selector.")] = 0,
+    k: Annotated[int, typer.Option(
+        callback=int_range(1, N_MEMBERS),
+        help=f"Members the selector picks per input (1 to {N_MEMBERS}).")] = 3,
 ) -> None:
     """Build a pool of 10 specialists on digits and compare ways to combine them."""
+    import torch
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -23,10 +36,10 @@ def demo(
     from ensel.protocol import specialists_pool, split_protocol
     from ensel.table import PredictionTable
 
-    import torch
-
     torch.set_num_threads(1)  # small networks: one thread is several times faster here
-    console = Console(width=max(Console().width, 88))
+    console = Console()
+    if not console.is_terminal:        # piped or captured: wide enough for the table
+        console = Console(width=PIPED_WIDTH)
     start = time.perf_counter()
     X, y = load_dataset("digits")
     split = split_protocol(X, y, random_state=seed)
@@ -41,7 +54,8 @@ def demo(
     records = {}
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("fitting 10 specialist MLPs", total=2 + len(combiners))
-        members = specialists_pool(split.X_base, split.y_base, random_state=seed)
+        members = specialists_pool(split.X_base, split.y_base, n_members=N_MEMBERS,
+                                   random_state=seed)
         progress.advance(task)
         sel = PredictionTable.from_estimators(members, split.X_sel, split.y_sel)
         test = PredictionTable.from_estimators(members, split.X_test, split.y_test)
@@ -51,7 +65,7 @@ def demo(
             records[name] = evaluate_combiner(combiner, sel, test)
             progress.advance(task)
     accs = test.correct().mean(0)
-    console.print(f"Pool: 10 specialists, each trained mostly on 2 classes; alone they are "
+    console.print(f"Pool: {N_MEMBERS} specialists, each trained mostly on 2 classes; alone they are "
                   f"{accs.min():.1%}–{accs.max():.1%} accurate on test.")
     table = Table(title="digits / specialists pool, test split")
     for column in ("combiner", "acc.", "NLL", "oracle", "gap closed", "members/input",
@@ -62,7 +76,13 @@ def demo(
                       f"{r['oracle_accuracy']:.3f}", f"{r['gap_closed']:.2f}",
                       f"{r['members_per_input']:.1f}", f"{r['fit_seconds']:.1f}")
     console.print(table)
-    console.print("gap closed = (accuracy - best single) / (oracle - best single), best single "
-                  "being the member most accurate on test (the 'best member' row picks it on the "
-                  "selection split); the selector runs only the members it picks per input.")
+    for line in (
+        "oracle: accuracy if each input went to a member that is right on it (the ceiling).",
+        "gap closed: (acc. - best single) / (oracle - best single): 1 = oracle, 0 = best single, "
+        "< 0 = worse.",
+        "best single: the member most accurate on test; 'best member' picks one on the "
+        "selection split.",
+        f"members/input: members run per input; e2e-CEL runs only the {k} it picks.",
+    ):
+        console.print(line, soft_wrap=True)
     console.print(f"done in {time.perf_counter() - start:.0f} s")

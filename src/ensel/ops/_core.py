@@ -197,7 +197,8 @@ def workspace(c: Tensor, epsilon: float) -> Workspace:
 
 
 Bracket = Callable[[Tensor, int], tuple[Tensor, Tensor, Tensor]]
-FAndSlope = Callable[[Tensor, int, tuple[Tensor, Tensor]], Callable[[Tensor], tuple[Tensor, Tensor]]]
+FAndSlope = Callable[[Tensor, int, tuple[Tensor, Tensor]],
+                    Callable[[Tensor], tuple[Tensor, Tensor]]]
 Polish = Callable[[Tensor, int, Tensor, tuple[Tensor, Tensor]], Tensor]
 
 

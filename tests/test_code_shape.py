@@ -1,0 +1,54 @@
+"""The shape the code keeps: no function in src/ over 60 code lines (docstring, blank lines and
+comments excluded), and nothing in ``ensel.combine`` imports ``ensel.scale``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "ensel"
+LIMIT = 60
+
+
+def code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> int:
+    body = node.body
+    first = body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+            and isinstance(first.value.value, str):
+        if len(body) == 1:
+            return 0
+        first = body[1]
+    text = lines[first.lineno - 1:node.end_lineno]
+    return sum(1 for line in text if line.strip() and not line.strip().startswith("#"))
+
+
+def test_code_lines_counts_body_without_docstring_or_comments():
+    source = 'def f():\n    """doc\n    more"""\n    # note\n\n    a = 1\n    return a\n'
+    node = ast.parse(source).body[0]
+    assert code_lines(node, source.splitlines()) == 2
+
+
+def test_no_function_over_sixty_code_lines():
+    long = []
+    for path in sorted(SRC.rglob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = code_lines(node, lines)
+                if n > LIMIT:
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({n})")
+    assert not long, long
+
+
+def test_combine_never_imports_scale():
+    offenders = []
+    for path in sorted((SRC / "combine").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("ensel.scale")]
+    assert not offenders, offenders
