@@ -187,10 +187,12 @@ def test_full_suite_says_how_long_it_expects(tmp_path, capsys, monkeypatch):
     (["--combiners", "deslib:nope"], "Unknown combiner 'deslib:nope'"),
     (["--datasets", "mnist"], "Unknown dataset 'mnist'"),
     (["--pools", "weird"], "Unknown pool 'weird'"),
-    (["--seeds", "0"], "The 'seeds' parameter must be an int >= 1. Got 0 instead."),
-    (["--ks", "one"], "--ks takes ints, ranges like 1-5, or 'none'"),
-    (["--ks", "0"], "The 'ks' parameter must be an int >= 1. Got 0 instead."),
-    (["--max-rows", "5"], "The 'max_rows' parameter must be an int >= 20"),
+    (["--seeds", "0"], "Invalid value for '--seeds': must be an int >= 1. Got 0 instead."),
+    (["--split-seed", "-1"], "Invalid value for '--split-seed': must be an int >= 0. Got -1"),
+    (["--ks", "one"], "--ks takes ints >= 1, ranges like 1-5, or 'none'. Got 'one'."),
+    (["--ks", "0"], "--ks takes ints >= 1, ranges like 1-5, or 'none'. Got '0'."),
+    (["--ks", "2-x"], "--ks takes ints >= 1, ranges like 1-5, or 'none'. Got '2-x'."),
+    (["--max-rows", "5"], "Invalid value for '--max-rows': must be an int >= 20. Got 5 instead."),
     (["--table", "/nonexistent/table"], "Table /nonexistent/table does not exist."),
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
@@ -233,7 +235,9 @@ def test_deslib_asked_for_but_missing(monkeypatch):
     from ensel.benchmark import runner
 
     monkeypatch.setattr(runner, "deslib_available", lambda: False)
-    with pytest.raises(ValueError, match=r"deslib:knora-e need DESlib, which is not installed; "
+    with pytest.raises(ValueError, match=r"deslib:ola, deslib:knora-u need DESlib, which is not"):
+        plan_benchmark(combiners=["deslib:ola,deslib:knora-u"])
+    with pytest.raises(ValueError, match=r"deslib:knora-e needs DESlib, which is not installed; "
                                          r"install it with: pip install ensel\[peers\]"):
         plan_benchmark(combiners=["deslib:knora-e"])
     with pytest.raises(ValueError, match="DESlib's methods were asked for"):
@@ -257,5 +261,6 @@ def test_quick_skips_missing_optional_datasets(monkeypatch, tmp_path):
     plan = plan_benchmark(suite="quick", deslib=False)
     assert {d for d, _, _ in plan.parts} == {"digits", "breast_cancer"}
     assert {s["dataset"] for s in plan.skipped} == {"pendigits", "letter"}
-    with pytest.raises(FileNotFoundError, match=r"The dataset '(pendigits|letter)\.csv\.gz' was not found"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"The dataset '(pendigits|letter)\.csv\.gz' was not found"):
         plan_benchmark(suite="full", deslib=False)

@@ -145,7 +145,8 @@ def resolve_combiners(combiners: Sequence[str] | None, *, deslib: bool | None = 
     if deslib is False:
         peers = []
     if peers and not have_deslib:
-        raise ValueError(f"{', '.join(PREFIX + p for p in peers)} need DESlib, which is not "
+        verb = "needs" if len(peers) == 1 else "need"
+        raise ValueError(f"{', '.join(PREFIX + p for p in peers)} {verb} DESlib, which is not "
                          f"installed; install it with: pip install ensel[peers]")
     return list(dict.fromkeys(ours)), list(dict.fromkeys(peers))
 
@@ -160,7 +161,7 @@ def load_user_tables(path: str | Path, *, split_seed: int = 0, test_size: float 
     Parameters
     ----------
     path : str or Path
-        A directory written by `PredictionTable.save`, or one with ``selection/`` and
+        A directory written by `ensel.PredictionTable.save`, or one with ``selection/`` and
         ``test/`` sub-directories so written.
     split_seed : int, default=0
         Seed of the split.
@@ -636,7 +637,7 @@ class _Runner:
                 import matplotlib  # noqa: F401
             except ImportError:
                 self.console.print("report.html not written: matplotlib is missing "
-                                   "(pip install ensel[report]).")
+                                   "(pip install ensel[report]).", markup=False)
                 return paths
             from ensel.report.html import write_report
 

@@ -4,8 +4,52 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+
+
+class _PlainHelp:
+    """Help screens without typer's type tag on flags (``--help <bool>``) and with required
+    arguments in capitals (``RESULTS``, not ``{results}``) on the usage line."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1].upper() if p.startswith("{") and p.endswith("}") else p
+                for p in pieces]
+
+
+class _Command(_PlainHelp, TyperCommand):
+    pass
+
+
+class _Group(_PlainHelp, TyperGroup):
+    pass
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Give every command and sub-group of ``typer_app`` the plain help screens."""
+    typer_app.info.cls = _Group
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = _Command
+    for group in typer_app.registered_groups:
+        _plain_help(group.typer_instance)
+
 
 app = typer.Typer(
     name="ensel",
@@ -16,8 +60,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ensel import __version__
+
+        typer.echo(f"ensel {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the ensel version and exit.")] = False,
+) -> None:
     """ensel: per-input model selection for ensembles."""
 
 
@@ -41,6 +97,11 @@ from ensel.cli.benchmark import benchmark, report  # noqa: E402
 
 app.command()(benchmark)
 app.command()(report)
+
+from ensel.cli.data import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data")
+_plain_help(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,24 +8,24 @@ from typing import Annotated
 
 import typer
 
+from ensel.cli._options import int_range
+
 
 def _ks(value: str | None) -> list[int] | None:
+    """``"1,3"`` → [1, 3], ``"1-3"`` → [1, 2, 3], ``"none"`` → []; None stays None."""
     if value is None:
         return None
     if value.strip().lower() in ("none", ""):
         return []
     out = []
     for part in value.split(","):
-        part = part.strip()
-        if "-" in part:
-            low, _, high = part.partition("-")
-            if not (low.isdigit() and high.isdigit()):
-                raise ValueError(f"--ks takes ints, ranges like 1-5, or 'none'. Got {value!r}.")
-            out += list(range(int(low), int(high) + 1))
-        elif part.isdigit():
-            out.append(int(part))
-        else:
-            raise ValueError(f"--ks takes ints, ranges like 1-5, or 'none'. Got {value!r}.")
+        low, dash, high = part.strip().partition("-")
+        if not (low.isdigit() and (high.isdigit() or not dash)):
+            out = [0]
+            break
+        out += list(range(int(low), int(high or low) + 1))
+    if min(out, default=0) < 1:
+        raise ValueError(f"--ks takes ints >= 1, ranges like 1-5, or 'none'. Got {value!r}.")
     return out
 
 
@@ -49,6 +49,7 @@ def benchmark(
              "'e2e-cel', and 'deslib:knora-e' (or 'deslib' for all of DESlib's). Default: all, "
              "DESlib's when installed.")] = None,
     seeds: Annotated[int | None, typer.Option(
+        callback=int_range(1),
         help="Number of seeds 0..N-1 (default: 1 for quick and --table, 3 for full).")] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("ensel-benchmark"),
     datasets: Annotated[list[str] | None, typer.Option(
@@ -62,9 +63,10 @@ def benchmark(
         "--deslib/--no-deslib", help="Run DESlib's methods (default: when installed).")
     ] = None,
     split_seed: Annotated[int, typer.Option(
-        help="Seed of the selection/test split of --table.")] = 0,
+        callback=int_range(0), help="Seed of the selection/test split of --table.")] = 0,
     max_rows: Annotated[int | None, typer.Option(
-        hidden=True, help="Cap every dataset's rows (stratified), for smoke tests.")] = None,
+        hidden=True, callback=int_range(20),
+        help="Cap every dataset's rows (stratified), for smoke tests.")] = None,
 ) -> None:
     """Hold every combiner side by side on a suite or your table; write JSON, Markdown, HTML."""
     from rich.console import Console
@@ -144,7 +146,7 @@ def report(
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        raise ValueError("ensel report needs matplotlib: pip install ensel[report]") from exc
+        raise ValueError('ensel report needs matplotlib: pip install "ensel[report]"') from exc
     from ensel.report.html import write_report
 
     if output is None:

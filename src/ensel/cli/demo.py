@@ -65,8 +65,8 @@ def demo(
             records[name] = evaluate_combiner(combiner, sel, test)
             progress.advance(task)
     accs = test.correct().mean(0)
-    console.print(f"Pool: {N_MEMBERS} specialists, each trained mostly on 2 classes; alone they are "
-                  f"{accs.min():.1%}–{accs.max():.1%} accurate on test.")
+    console.print(f"Pool: {N_MEMBERS} specialists, each trained mostly on 2 classes; alone they "
+                  f"are {accs.min():.1%}–{accs.max():.1%} accurate on test.")
     table = Table(title="digits / specialists pool, test split")
     for column in ("combiner", "acc.", "NLL", "oracle", "gap closed", "members/input",
                    "fit s"):
