@@ -324,6 +324,20 @@ def check_real_param(value: Any, name: str, owner: str, *, low: float, high: flo
     return float(value)
 
 
+def check_seconds(value: Any, name: str, owner: str) -> float:
+    """A time limit: a finite number of seconds > 0 (bools, NaN, inf, 0 and negatives refused)."""
+    from numbers import Real
+
+    ok = not isinstance(value, bool) and isinstance(value, Real) and bool(np.isfinite(value)) \
+        and float(value) > 0
+    if not ok:
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be a finite number of seconds > 0. "
+            f"Got {value!r} instead."
+        )
+    return float(value)
+
+
 def check_choice(value: Any, name: str, owner: str, choices: Sequence[Any]) -> Any:
     """A parameter that must be one of ``choices``."""
     if isinstance(value, (list, dict, set)) or value not in tuple(choices):
@@ -508,3 +522,50 @@ def check_real(value: Any, name: str, owner: str) -> float:
             f"Got {value!r} instead."
         )
     return float(value)
+
+
+# ---------------------------------------------------------------- member costs (issue 11)
+COST_KINDS = ("member", "input")
+
+
+def cost_kind(costs: np.ndarray | None) -> str | None:
+    """``"member"`` for costs ``[M]``, ``"input"`` for ``[N, M]``, None for unit costs."""
+    return None if costs is None else COST_KINDS[np.ndim(costs) - 1]
+
+
+def check_costs(costs: Any, n_rows: int, members: Sequence[str], *, row_offset: int = 0,
+                what: str = "costs") -> np.ndarray | None:
+    """Member costs ``[M]`` or per input and member ``[N, M]``: finite, ``>= 0``, not all 0.
+
+    For ``[N, M]`` no row may be all zero (running the whole pool must cost something on
+    every input). Returns float64 (None stays None: one unit per member).
+    """
+    if costs is None:
+        return None
+    arr = np.asarray(costs)
+    m = len(members)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
+                                   and not np.issubdtype(arr.dtype, np.complexfloating)):
+        raise ValueError(f"'{what}' must be a numeric array; got dtype {arr.dtype}.")
+    if arr.shape not in ((m,), (n_rows, m)):
+        raise ValueError(
+            f"'{what}' must have shape ({m},) (one cost per member) or ({n_rows}, {m}) (one per "
+            f"input and member); got shape {arr.shape}."
+        )
+    arr = arr.astype(np.float64, copy=False)
+    rows = arr.reshape(-1, m)
+    bad = ~np.isfinite(rows) | (rows < 0)
+    if bad.any():
+        r, j = _first(bad)
+        value = float(rows[r, j])
+        rule = "must be >= 0" if np.isfinite(value) else "must be finite"
+        where = "" if arr.ndim == 1 else f" in row {r + row_offset}"
+        raise ValueError(f"member {members[j]!r}: cost {value!r}{where} {rule}.")
+    free = ~(rows > 0).any(axis=1)
+    if free.any():
+        if arr.ndim == 1:
+            raise ValueError(f"'{what}' are all zero; at least one member must cost more than 0.")
+        r = int(np.argmax(free))
+        raise ValueError(f"'{what}' of row {r + row_offset} are all zero; on every input at "
+                         f"least one member must cost more than 0.")
+    return arr

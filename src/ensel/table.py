@@ -15,7 +15,7 @@ FORMAT = "ensel.PredictionTable"
 FORMAT_VERSION = 1
 HEADER = "table.json"
 #: The files of a saved table; other files in its folder are kept when it is saved over.
-TABLE_FILES = (HEADER, "P.npy", "y.npy", "X.npy")
+TABLE_FILES = (HEADER, "P.npy", "y.npy", "X.npy", "costs.npy")
 #: Bytes of rows checked at a time when a saved table is loaded (memory-mapped tables too).
 CHECK_CHUNK_BYTES = 1 << 26
 
@@ -36,6 +36,9 @@ class PredictionTable:
     classes : ndarray of shape (C,), optional
         Class labels, in the column order of ``P`` (classification only).
     task : {"classification", "regression"}
+    costs : ndarray of shape (M,) or (N, M), optional
+        What running each member costs (seconds, FLOPs, dollars...), per member or per input
+        and member; ``None`` means one unit per member. `cost_matrix` gives ``[N, M]``.
 
     Use the constructors (`from_arrays`, `from_estimators`, `from_frames`, `load`): they
     validate. The constructor itself trusts its arguments.
@@ -53,22 +56,27 @@ class PredictionTable:
     """
 
     def __init__(self, P: np.ndarray, y: np.ndarray | None, X: np.ndarray | None,
-                 members: list[str], classes: np.ndarray | None, task: str) -> None:
+                 members: list[str], classes: np.ndarray | None, task: str, *,
+                 costs: np.ndarray | None = None) -> None:
         self.P = P
         self.y = y
         self.X = X
         self.members = members
         self.classes = classes
         self.task = task
+        self.costs = costs
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_arrays(cls, P: Any, y: Any = None, X: Any = None, members: Sequence[str] | None = None,
-                    classes: Any = None, task: str | None = None) -> PredictionTable:
+                    classes: Any = None, task: str | None = None, *,
+                    costs: Any = None) -> PredictionTable:
         """Build a table from arrays, checking every part.
 
         ``y`` holds labels from ``classes`` (default ``0..C-1``); they are stored as indices.
         Probabilities must lie in [0, 1] and sum to 1 within 1e-4 for every member and row.
+        ``costs`` (``[M]`` or ``[N, M]``, default one unit per member) must be finite and
+        ``>= 0``, and not all zero (on any row); the error names the member and the row.
         """
         P = V.check_P(P)
         task = V.check_task(task, P, y)
@@ -100,11 +108,12 @@ class PredictionTable:
             if not np.issubdtype(X.dtype, np.number):
                 raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
             V.check_finite(X, "X")
-        return cls(P, y, X, names, classes, task)
+        costs = V.check_costs(costs, P.shape[0], names)
+        return cls(P, y, X, names, classes, task, costs=costs)
 
     @classmethod
     def from_estimators(cls, estimators: Sequence[Any], X: Any, y: Any = None, *,
-                        task: str | None = None) -> PredictionTable:
+                        task: str | None = None, costs: Any = None) -> PredictionTable:
         """Predictions of fitted scikit-learn estimators on ``X``.
 
         Parameters
@@ -120,6 +129,8 @@ class PredictionTable:
             none is a classifier. A pool mixing the two, or holding a classifier without
             ``predict_proba``, is refused (naming the member) rather than turned into a
             regression table of class labels.
+        costs : array-like of shape (M,) or (N, M), optional
+            As in `from_arrays`.
         """
         from ensel.members import named_members, predict_member
 
@@ -143,15 +154,17 @@ class PredictionTable:
             columns.append(predict_member(name, est, X_arr, task))
         P = np.stack(columns, axis=1)
         return cls.from_arrays(P, y=y, X=X_arr if X_arr.ndim == 2 else None,
-                               members=[n for n, _ in named], classes=classes, task=task)
+                               members=[n for n, _ in named], classes=classes, task=task,
+                               costs=costs)
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, Any], y: Any = None, X: Any = None, *,
-                    task: str | None = None) -> PredictionTable:
+                    task: str | None = None, costs: Any = None) -> PredictionTable:
         """One pandas DataFrame per member: rows are inputs (same index), columns are classes.
 
         For classification every frame must have the same columns in the same order (the class
-        labels); for regression each frame has one column per output.
+        labels); for regression each frame has one column per output. ``costs`` as in
+        `from_arrays`.
         """
         if not frames:
             raise ValueError("The pool is empty: 'frames' has no members.")
@@ -176,7 +189,8 @@ class PredictionTable:
         if task == "regression" and len(columns) == 1:
             P = P[:, :, 0]
         classes = np.asarray(columns) if task != "regression" else None
-        return cls.from_arrays(P, y=y, X=X, members=names, classes=classes, task=task)
+        return cls.from_arrays(P, y=y, X=X, members=names, classes=classes, task=task,
+                               costs=costs)
 
     # ------------------------------------------------------------------ shape
     @property
@@ -221,18 +235,41 @@ class PredictionTable:
                 raise IndexError(
                     f"Boolean row mask has shape {rows.shape}; the table has {self.n_samples} rows."
                 )
+        costs = self.costs
+        if costs is not None and costs.ndim == 2:
+            costs = costs[rows]
         return PredictionTable(
             self.P[rows],
             None if self.y is None else self.y[rows],
             None if self.X is None else self.X[rows],
-            list(self.members), self.classes, self.task,
+            list(self.members), self.classes, self.task, costs=costs,
         )
 
     def select_members(self, members: Sequence[str] | Sequence[int]) -> PredictionTable:
         """A table with only some members (by name or position), in the given order."""
         idx = [self.members.index(m) if isinstance(m, str) else int(m) for m in members]
+        costs = None if self.costs is None else self.costs[..., idx]
         return PredictionTable(self.P[:, idx], self.y, self.X,
-                               [self.members[i] for i in idx], self.classes, self.task)
+                               [self.members[i] for i in idx], self.classes, self.task,
+                               costs=costs)
+
+    def cost_matrix(self) -> np.ndarray:
+        """``[N, M]`` float64: the cost of running each member on each input (1 by default).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ensel import PredictionTable
+        >>> table = PredictionTable.from_arrays(np.full((2, 2, 2), 0.5), costs=[1.0, 4.0])
+        >>> table.cost_matrix().tolist()
+        [[1.0, 4.0], [1.0, 4.0]]
+        >>> table[[1]].select_members(["m1"]).cost_matrix().tolist()
+        [[4.0]]
+        """
+        if self.costs is None:
+            return np.ones((self.n_samples, self.n_members))
+        return np.broadcast_to(np.asarray(self.costs, dtype=np.float64),
+                               (self.n_samples, self.n_members)).copy()
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -266,12 +303,12 @@ class PredictionTable:
         [0, 1]
         """
         with _io.atomic_directory(path, marker=HEADER, owned=TABLE_FILES) as tmp:
-            for name in ("P", "y", "X"):
+            for name in ("P", "y", "X", "costs"):
                 value = getattr(self, name)
                 if value is not None:
                     _io.write_npy(tmp / f"{name}.npy", value)
             write_header(tmp, task=self.task, members=self.members, classes=self.classes,
-                         shape=self.P.shape)
+                         shape=self.P.shape, costs=V.cost_kind(self.costs))
         return Path(path)
 
     @classmethod
@@ -302,7 +339,7 @@ class PredictionTable:
             raise FileNotFoundError(f"{path} is not a saved PredictionTable: no {HEADER} in it.")
         header = _read_header(path / HEADER)
         arrays = {}
-        for name in ("P", "y", "X"):
+        for name in ("P", "y", "X", "costs"):
             file = path / f"{name}.npy"
             if file.exists() or name == "P":
                 arrays[name] = _io.read_npy(file, mmap=mmap)
@@ -312,7 +349,8 @@ class PredictionTable:
                 f"{path / 'P.npy'} has shape {P.shape}; the header says {header['shape']}."
             )
         members, classes = _check_loaded(path, header, P, y, X)
-        return cls(P, y, X, members, classes, header["task"])
+        costs = _check_loaded_costs(path, header, arrays.get("costs"), P, members)
+        return cls(P, y, X, members, classes, header["task"], costs=costs)
 
     # ------------------------------------------------------------------ helpers
     def correct(self) -> np.ndarray:
@@ -349,7 +387,7 @@ def _pool_task(named: list[tuple[str, Any]]) -> str:
 
 # ---------------------------------------------------------------------- the table format
 def write_header(folder: str | Path, *, task: str, members: Sequence[str], classes: Any,
-                 shape: Sequence[int]) -> Path:
+                 shape: Sequence[int], costs: str | None = None) -> Path:
     """Write ``table.json``, the header of a saved table: the one writer of the table format.
 
     `PredictionTable.save` and `ensel.scale.collect_predictions` (which fills ``P.npy``
@@ -364,6 +402,8 @@ def write_header(folder: str | Path, *, task: str, members: Sequence[str], class
     classes : array-like of shape (C,) or None
     shape : sequence of int
         The shape of ``P``.
+    costs : {"member", "input"} or None, default=None
+        Whether ``costs.npy`` holds costs ``[M]`` or ``[N, M]``; None: no costs (unit).
 
     Returns
     -------
@@ -378,13 +418,18 @@ def write_header(folder: str | Path, *, task: str, members: Sequence[str], class
         "classes": None if classes is None else np.asarray(classes).tolist(),
         "shape": [int(n) for n in shape],
     }
+    if costs is not None:
+        header["costs"] = costs
     return _io.write_json(Path(folder) / HEADER, header)
 
 
 def _read_header(file: Path) -> dict[str, Any]:
     keys = ("task", "members", "classes", "shape")
-    header = _io.read_json(file, format=FORMAT, versions=(FORMAT_VERSION,), keys=keys,
-                           required=keys)
+    header = _io.read_json(file, format=FORMAT, versions=(FORMAT_VERSION,),
+                           keys=(*keys, "costs"), required=keys)
+    if header.setdefault("costs", None) not in (None, *V.COST_KINDS):
+        raise ValueError(f"{file}: 'costs' must be one of {V.COST_KINDS} or null; got "
+                         f"{header['costs']!r}.")
     if header["task"] not in V.TASKS:
         raise ValueError(f"{file}: 'task' must be one of {V.TASKS}; got {header['task']!r}.")
     members, shape = header["members"], header["shape"]
@@ -441,6 +486,30 @@ def _check_loaded(path: Path, header: dict[str, Any], P: np.ndarray, y: np.ndarr
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
     return members, classes
+
+
+def _check_loaded_costs(path: Path, header: dict[str, Any], costs: np.ndarray | None,
+                        P: np.ndarray, members: list[str]) -> np.ndarray | None:
+    """``costs.npy`` checked as `from_arrays` checks ``costs``, and against the header."""
+    kind = header["costs"]
+    if kind is None:
+        if costs is not None:
+            raise ValueError(f"{path / HEADER}: there is a costs.npy but the header has no "
+                             f"'costs' entry.")
+        return None
+    file = path / "costs.npy"
+    if costs is None:
+        raise ValueError(f"{path / HEADER}: the header says costs per {kind} but there is no "
+                         f"{file.name}.")
+    want = 1 if kind == "member" else 2
+    if costs.ndim != want:
+        raise ValueError(f"{file}: costs per {kind} need a {want}-D array; got shape "
+                         f"{costs.shape}.")
+    try:
+        V.check_costs(np.asarray(costs), P.shape[0], members)
+    except ValueError as exc:
+        raise ValueError(f"{file}: {exc}") from exc
+    return costs
 
 
 def _check_loaded_y(y: np.ndarray, P: np.ndarray, task: str) -> None:
