@@ -264,3 +264,19 @@ def test_quick_skips_missing_optional_datasets(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError,
                        match=r"The dataset '(pendigits|letter)\.csv\.gz' was not found"):
         plan_benchmark(suite="full", deslib=False)
+
+
+def test_missing_matplotlib_hint_is_printed_literally(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from ensel.benchmark.runner import _Runner
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)        # import matplotlib fails
+    console = Console(file=io.StringIO(), width=200)
+    plan = plan_benchmark(datasets=["digits"], combiners=["average"], deslib=False)
+    paths = _Runner(plan, tmp_path, "ensel benchmark", console).write(final=True, wall=0.0)
+    assert "report" not in paths and (tmp_path / "results.json").is_file()
+    assert "(pip install ensel[report])" in console.file.getvalue()
