@@ -14,7 +14,13 @@ from ensel.metrics.calibration import (
     log_loss,
     reliability_curve,
 )
-from ensel.metrics.cost import cost_fraction, members_per_input
+from ensel.metrics.cost import (
+    accuracy_cost_auc,
+    cost_fraction,
+    cost_per_input,
+    cost_to_reach,
+    members_per_input,
+)
 from ensel.metrics.diversity import (
     cohen_kappa,
     disagreement,
@@ -38,11 +44,14 @@ from ensel.metrics.selective import (
 from ensel.metrics.uncertainty import uncertainty_decomposition
 
 __all__ = [
+    "accuracy_cost_auc",
     "accuracy_score",
     "aurc_loss",
     "brier_score_loss",
     "cohen_kappa",
     "cost_fraction",
+    "cost_per_input",
+    "cost_to_reach",
     "coverage_at_risk_score",
     "coverage_score",
     "disagreement",

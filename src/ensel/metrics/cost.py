@@ -1,4 +1,12 @@
-"""Cost of a selective ensemble: how many members run per input."""
+"""Cost of a selective ensemble: which members run per input, what that costs, and the
+accuracy-cost frontier.
+
+The members a combiner runs for an input are the non-zero entries of its selection
+(``select(table) != 0``); weighted by the member costs (``[M]`` or ``[N, M]``, default one
+unit each) they give the cost per input, and its mean over the inputs divided by the mean
+cost of running the whole pool is the cost fraction (a budget of 0.25 = a quarter of the
+pool's cost on average).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ensel._validation import _numeric, check_finite
+from ensel._validation import _numeric, check_finite, check_real
 
-__all__ = ["cost_fraction", "members_per_input"]
+__all__ = ["accuracy_cost_auc", "cost_fraction", "cost_per_input", "cost_to_reach",
+           "members_per_input"]
 
 
 def _check_selection(selection: Any, threshold: Any, owner: str) -> np.ndarray:
@@ -61,13 +70,58 @@ def members_per_input(selection: Any, *, threshold: float = 0.0) -> float:
     return float(chosen.sum(axis=1).mean())
 
 
-def cost_fraction(selection: Any, *, threshold: float = 0.0) -> float:
-    """Mean fraction of the pool evaluated per input: ``members_per_input / M``.
+def _check_costs(costs: Any, shape: tuple[int, int], owner: str) -> np.ndarray:
+    """Costs ``[M]`` or ``[N, M]`` as ``[N, M]`` float64 (None: one unit per member)."""
+    n, m = shape
+    if costs is None:
+        return np.ones(shape)
+    from ensel._validation import check_costs
+
+    try:
+        arr = check_costs(costs, n, [f"m{j}" for j in range(m)])
+    except ValueError as exc:
+        raise ValueError(f"{owner}: {exc} (members are named by position)") from exc
+    return np.broadcast_to(arr, shape)
+
+
+def cost_per_input(selection: Any, costs: Any = None, *, threshold: float = 0.0) -> np.ndarray:
+    """Cost of the members run for each input: ``sum_m costs[n, m] [|selection[n, m]| > t]``.
+
+    Parameters
+    ----------
+    selection : array-like of shape (N, M)
+        Per-input selection, as returned by a combiner's ``select``.
+    costs : array-like of shape (M,) or (N, M), optional
+        Member costs (``PredictionTable.costs``); default one unit per member.
+    threshold : float, default=0.0
+        As in :func:`members_per_input`.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+
+    Examples
+    --------
+    >>> from ensel.metrics import cost_per_input
+    >>> cost_per_input([[1, 0, 1], [0, 1, 0]], costs=[1.0, 2.0, 5.0]).tolist()
+    [6.0, 2.0]
+    """
+    chosen = _check_selection(selection, threshold, "cost_per_input")
+    return (chosen * _check_costs(costs, chosen.shape, "cost_per_input")).sum(axis=1)
+
+
+def cost_fraction(selection: Any, *, costs: Any = None, threshold: float = 0.0) -> float:
+    """Mean cost per input as a fraction of the mean cost of running the whole pool.
+
+    ``mean_n cost_per_input(selection, costs)[n] / mean_n sum_m costs[n, m]``; with unit costs
+    (the default) this is ``members_per_input / M``.
 
     Parameters
     ----------
     selection : array-like of shape (N, M)
         Per-input selection (0/1 mask or weights).
+    costs : array-like of shape (M,) or (N, M), optional
+        Member costs; default one unit per member.
     threshold : float, default=0.0
         As in :func:`members_per_input`.
 
@@ -81,6 +135,92 @@ def cost_fraction(selection: Any, *, threshold: float = 0.0) -> float:
     >>> from ensel.metrics import cost_fraction
     >>> cost_fraction([[1, 0, 1, 0], [0.5, 0.25, 0.25, 0.0]])
     0.625
+    >>> cost_fraction([[1, 0], [0, 1]], costs=[1.0, 3.0])     # (1 + 3) / 2 over 4
+    0.5
     """
     chosen = _check_selection(selection, threshold, "cost_fraction")
-    return float(chosen.sum(axis=1).mean() / chosen.shape[1])
+    full = _check_costs(costs, chosen.shape, "cost_fraction")
+    return float((chosen * full).sum() / full.sum())
+
+
+def _check_curve(costs: Any, scores: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    x = _numeric(costs, "costs")
+    s = _numeric(scores, "scores")
+    if x.ndim != 1 or s.shape != x.shape or len(x) == 0:
+        raise ValueError(f"{owner} needs 1-D costs and scores of the same length >= 1; got "
+                         f"shapes {x.shape} and {s.shape}.")
+    check_finite(x, "costs")
+    check_finite(s, "scores")
+    return x.astype(np.float64), s.astype(np.float64)
+
+
+def cost_to_reach(costs: Any, scores: Any, target: float, *,
+                  tolerance: float = 0.001) -> float:
+    """The smallest cost whose score is within ``tolerance`` of ``target`` (NaN if none).
+
+    For the frontier summary *cost to reach stacking*: the points of one method at several
+    budgets, ``target`` = stacking's accuracy, ``tolerance`` = 0.1 point (0.001).
+
+    Parameters
+    ----------
+    costs : array-like of shape (K,)
+        The budgets (or measured cost fractions) of the points.
+    scores : array-like of shape (K,)
+        Their scores (higher is better, e.g. accuracy).
+    target : float
+        The score to reach.
+    tolerance : float, default=0.001
+        A point reaches the target when ``score >= target - tolerance``.
+
+    Returns
+    -------
+    float
+        The smallest such cost, or NaN when no point reaches the target.
+
+    Examples
+    --------
+    >>> from ensel.metrics import cost_to_reach
+    >>> cost_to_reach([0.1, 0.3, 0.5, 1.0], [0.90, 0.9585, 0.97, 0.96], target=0.9592)
+    0.3
+    """
+    x, s = _check_curve(costs, scores, "cost_to_reach")
+    target = check_real(target, "target", "cost_to_reach")
+    tolerance = check_real(tolerance, "tolerance", "cost_to_reach")
+    if tolerance < 0:
+        raise ValueError(f"The 'tolerance' argument of cost_to_reach must be >= 0. Got "
+                         f"{tolerance!r} instead.")
+    reached = s >= target - tolerance - 1e-12
+    return float(x[reached].min()) if reached.any() else float("nan")
+
+
+def accuracy_cost_auc(costs: Any, scores: Any) -> float:
+    """Normalised area under the score-cost curve: the mean score over the cost range.
+
+    The points are sorted by cost and joined by straight lines (trapezoidal rule); the area is
+    divided by ``max(costs) - min(costs)``, so methods run at the same budgets compare on the
+    same scale (a single point, or points at one cost, give their mean score).
+
+    Parameters
+    ----------
+    costs : array-like of shape (K,)
+        Budgets (or measured cost fractions).
+    scores : array-like of shape (K,)
+        Scores at those costs, e.g. accuracy.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from ensel.metrics import accuracy_cost_auc
+    >>> accuracy_cost_auc([0.5, 0.0, 1.0], [0.8, 0.6, 0.9])   # (0.35 + 0.425) / 1
+    0.775
+    """
+    x, s = _check_curve(costs, scores, "accuracy_cost_auc")
+    order = np.argsort(x, kind="stable")
+    x, s = x[order], s[order]
+    span = x[-1] - x[0]
+    if span <= 0:
+        return float(s.mean())
+    return float(np.sum(np.diff(x) * (s[1:] + s[:-1]) / 2) / span)
