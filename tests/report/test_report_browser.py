@@ -18,8 +18,11 @@ pytest.importorskip("matplotlib", reason="the report needs matplotlib (pip insta
 
 from ensel.report.html import PLOT_KINDS, slug
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium"
-                                        if Path("/usr/bin/chromium").is_file() else None)
+# Debian's /usr/bin/chromium is a shell wrapper; its /etc/chromium.d/dev-shm check prints
+# "[: <bytes>: unexpected operator" where findmnt lists /dev/shm twice (containers), so the
+# browser binary itself is run when it is there.
+BROWSER = Path("/usr/lib/chromium/chromium")
+CHROMIUM = str(BROWSER) if BROWSER.is_file() else shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="headless Chromium is not installed; install it with: apt-get install -y chromium")
