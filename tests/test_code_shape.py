@@ -52,3 +52,51 @@ def test_combine_never_imports_scale():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("ensel.scale")]
     assert not offenders, offenders
+
+
+def ensel_imports(path: Path) -> set[str]:
+    """The top-level ensel parts a module imports (``ensel.x.y`` -> ``x``)."""
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        parts |= {n.split(".")[1] for n in names if n.startswith("ensel.")}
+    return parts
+
+
+def part_imports(part: str) -> set[str]:
+    where = SRC / part
+    files = sorted(where.rglob("*.py")) if where.is_dir() else [SRC / f"{part}.py"]
+    found = set().union(*(ensel_imports(f) for f in files))
+    return found - {part}
+
+
+# docs/architecture.md, "Layers and what each may import"
+ALLOWED = {
+    "ops": {"_validation"},
+    "metrics": {"_validation"},
+    "_training": set(),
+}
+NEVER = {
+    "combine": {"scale", "estimator", "report", "cli", "benchmark"},
+    "ops": {"table", "combine"},
+}
+PRESENTATION = {"report", "cli", "benchmark"}
+
+
+def test_layers_import_only_what_architecture_md_allows():
+    for part, allowed in ALLOWED.items():
+        assert part_imports(part) <= allowed, (part, part_imports(part) - allowed)
+    for part, never in NEVER.items():
+        assert not part_imports(part) & never, (part, part_imports(part) & never)
+    for path in SRC.iterdir():
+        part = path.stem if path.suffix == ".py" else path.name
+        if part in PRESENTATION or part.startswith("__") or not (
+                path.suffix == ".py" or path.is_dir()):
+            continue
+        if path.is_dir() and not (path / "__init__.py").exists():
+            continue
+        assert not part_imports(part) & PRESENTATION, (part, part_imports(part) & PRESENTATION)
