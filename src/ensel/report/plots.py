@@ -284,3 +284,45 @@ def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
     ax.legend(fontsize=7.5, loc="lower right")
     ax.set_title("e2e-cel accuracy against k", fontsize=10)
     return fig
+
+
+def risk_coverage(curves: Mapping[str, Mapping[str, Sequence[float]]], *,
+                  risks: Sequence[float] = (0.02, 0.05)) -> Figure:
+    """Risk–coverage curves of several combiners side by side (selective prediction).
+
+    Parameters
+    ----------
+    curves : mapping of str to mapping
+        Combiner → ``{"coverage": [...], "risk": [...]}``, as from
+        `ensel.metrics.risk_coverage_curve`; an optional ``"aurc"`` goes into the legend.
+    risks : sequence of float, default=(0.02, 0.05)
+        Target risks drawn as horizontal lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _new()
+    colors = [SELECTOR_COLOR, ENSEL_COLOR, "#e67e22", "#8e44ad", "#16a085", PEER_COLOR]
+    top = 0.0
+    for i, (name, curve) in enumerate(curves.items()):
+        color = colors[i % len(colors)]
+        cov = np.asarray(curve["coverage"], dtype=float)
+        risk = np.asarray(curve["risk"], dtype=float)
+        if not len(cov):
+            continue
+        label = name if not _finite(curve.get("aurc")) else f"{name} (AURC {curve['aurc']:.4f})"
+        ax.step(cov, risk, where="post", color=color, lw=1.3, label=label)
+        top = max(top, float(risk[cov >= 0.05].max()) if (cov >= 0.05).any() else risk.max())
+    for value in risks:
+        ax.axhline(value, color="#999", ls=":", lw=1)
+        ax.annotate(f"risk {value:g}", (0.01, value), textcoords="offset points", xytext=(0, 2),
+                    fontsize=7, color="#777")
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, max(top, *risks, 0.01) * 1.1)
+    ax.set_xlabel("coverage (share of inputs answered)")
+    ax.set_ylabel("selective risk (error rate on answered)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.set_title("risk / coverage", fontsize=10)
+    return fig
