@@ -38,9 +38,9 @@ import numpy as np
 # selector variants: name -> SQLSelector keyword arguments
 VARIANTS: dict[str, dict[str, Any]] = {
     "softmax": {},
-    "sparse": {"method": "sparse", "method_params": {"epsilon": 1.0}},
-    "entropic": {"method": "entropic", "method_params": {"epsilon": 1.0}},
-    "mlp16": {"hidden": (16,)},
+    "sparse": {"method": "sparse", "method_options": {"epsilon": 1.0}},
+    "entropic": {"method": "entropic", "method_options": {"epsilon": 1.0}},
+    "mlp16": {"hidden_layer_sizes": (16,)},
     # gated consensus: keep the consensus group unless the scorer prefers another one by a
     # margin; alpha, margin and vote gap chosen together by CV over the training databases
     "gated": {"margins": (0.0, 0.5, 1.0, 2.0)},

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +64,48 @@ def test_missing_files_give_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFi
     code = main(["sql", "evaluate", "--questions", str(tmp_path / "q.jsonl"), "--databases",
                  str(tmp_path)])
     assert code == 2 and "Questions file not found" in capsys.readouterr().err
+
+
+def test_train_over_an_existing_selector_replaces_it(sql_workspace: tuple[Path, Path],
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from ensel.generators.sql import SQLSelector
+
+    questions, databases = sql_workspace
+    model = tmp_path / "selector"
+    args = ["sql", "train", "--questions", str(questions), "--databases", str(databases),
+            "-o", str(model), "--cv", "3"]
+    assert main(args) == 0
+    first = json.loads((model / "config.json").read_text())
+    assert main([*args, "--method", "entropic"]) == 0
+    assert SQLSelector.load(model).method == "entropic"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries
+    import safetensors.torch
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    with pytest.raises(OSError, match="No space left on device"):
+        main([*args, "--method", "softmax"])
+    assert SQLSelector.load(model).method == "entropic"                  # the old one, whole
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert first["params"]["method"] == "softmax"                         # the first run
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("x"), "is a file; give a folder"),
+    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")),
+     r"is a non-empty folder without a saved selector \(config.json\); refusing to replace it"),
+])
+def test_train_refuses_an_output_it_would_destroy(sql_workspace: tuple[Path, Path],
+                                                  tmp_path: Path, make: Any, message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    questions, databases = sql_workspace
+    out = tmp_path / "out"
+    make(out)
+    code = main(["sql", "train", "--questions", str(questions), "--databases", str(databases),
+                 "-o", str(out)])
+    assert code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (out.is_dir() and (out / "config.json").exists())

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from ensel.generators import ListwiseSelector
 from ensel.generators.sql import (
@@ -46,10 +48,12 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> list:
 
 
 # ---------------------------------------------------------------------------- ListwiseSelector
-@pytest.mark.parametrize("hidden, solver", [((), "lbfgs"), ((8,), "lbfgs"), ((), "adam")])
-def test_listwise_selector_learns(hidden: tuple, solver: str) -> None:
+@pytest.mark.parametrize("hidden_layer_sizes, solver", [((), "lbfgs"), ((8,), "lbfgs"),
+                                                       ((), "adam")])
+def test_listwise_selector_learns(hidden_layer_sizes: tuple, solver: str) -> None:
     X, mask, correct = toy()
-    sel = ListwiseSelector(hidden, alpha=1e-3, solver=solver, max_iter=150).fit(X, mask, correct)
+    sel = ListwiseSelector(hidden_layer_sizes, alpha=1e-3, solver=solver, max_iter=150).fit(
+        X, mask, correct)
     Xt, mt, ct = toy(seed=1)
     pick = sel.predict(Xt, mt)
     assert mt[np.arange(len(pick)), pick].all()            # never an absent candidate
@@ -74,7 +78,8 @@ def test_penalty_keeps_unpenalised_features() -> None:
 def test_relaxed_selection_from_ensel_ops(method: str, params: dict) -> None:
     pytest.importorskip("ensel.ops")
     X, mask, correct = toy()
-    sel = ListwiseSelector(method=method, method_params=params, alpha=1e-3).fit(X, mask, correct)
+    sel = ListwiseSelector(method=method, method_options=params, alpha=1e-3).fit(X, mask,
+                                                                                 correct)
     pick = sel.predict(X, mask)
     assert correct[np.arange(len(pick)), pick].mean() > 0.8
 
@@ -108,11 +113,19 @@ def test_listwise_save_load_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "argmax"}, "'method' parameter of ListwiseSelector must be one of"),
-    ({"solver": "sgd"}, "'solver' parameter of ListwiseSelector must be 'lbfgs' or 'adam'"),
-    ({"hidden": (0,)}, "'hidden' parameter of ListwiseSelector must be a sequence of ints"),
-    ({"max_iter": 0}, "'max_iter' parameter of ListwiseSelector must be an int >= 1"),
-    ({"alpha": -1.0}, "'alpha' parameter of ListwiseSelector must be a float >= 0"),
-    ({"dropout": 1.0}, r"'dropout' parameter of ListwiseSelector must be in \[0, 1\)"),
+    ({"solver": "sgd"}, r"'solver' parameter of ListwiseSelector must be one of \('lbfgs', "
+                        r"'adam'\). Got 'sgd'"),
+    ({"hidden_layer_sizes": (0,)},
+     r"'hidden_layer_sizes' parameter of ListwiseSelector must be a tuple of ints >= 1. "
+     r"Got \(0,\)"),
+    ({"hidden_layer_sizes": "8"}, "'hidden_layer_sizes' parameter of ListwiseSelector must be a"),
+    ({"method_options": [1]}, r"'method_options' parameter of ListwiseSelector must be a dict or "
+                              r"None. Got \[1\]"),
+    ({"max_iter": 0}, "'max_iter' parameter of ListwiseSelector must be an int >= 1. Got 0"),
+    ({"alpha": -1.0}, r"'alpha' parameter of ListwiseSelector must be a float in \[0, inf\]"),
+    ({"learning_rate": 0.0},
+     r"'learning_rate' parameter of ListwiseSelector must be a float in \(0, inf\]. Got 0.0"),
+    ({"dropout": 1.0}, r"'dropout' parameter of ListwiseSelector must be a float in \[0, 1\)"),
 ])
 def test_listwise_parameter_errors(kwargs: dict, message: str) -> None:
     X, mask, correct = toy(n=4)
@@ -141,7 +154,8 @@ def test_listwise_input_errors(tmp_path: Path) -> None:
         sel.fit(X, mask, np.zeros_like(correct))
     with pytest.raises(ValueError, match=r"'penalty' must hold 3 non-negative numbers"):
         sel.fit(X, mask, correct, penalty=[1.0])
-    with pytest.raises(RuntimeError, match="ListwiseSelector is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This ListwiseSelector is not fitted yet: call "
+                                             r"fit\(\) or load\(\) first"):
         sel.predict(X)
     sel.fit(X, mask, correct)
     with pytest.raises(ValueError, match="'X' has 2 features but the selector was fitted with 3"):
@@ -150,9 +164,10 @@ def test_listwise_input_errors(tmp_path: Path) -> None:
         ListwiseSelector.load(tmp_path)
     sel.save(tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
-    cfg["format_version"] = 99
+    cfg["version"] = 99
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="is not a saved ensel.generators.ListwiseSelector"):
+    with pytest.raises(ValueError, match=r"config.json has format version 99; this ensel reads "
+                                         r"version\(s\) \[2\]"):
         ListwiseSelector.load(tmp_path / "m")
 
 
@@ -182,8 +197,12 @@ def test_sql_selector_single_alpha_skips_cv(executed: list) -> None:
 
 
 def test_sql_selector_errors(executed: list, tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="SQLSelector is not fitted yet"):
+    with pytest.raises(NotFittedError, match="This SQLSelector is not fitted yet"):
         SQLSelector().select(executed)
+    with pytest.raises(NotFittedError, match="This SQLSelector is not fitted yet"):
+        SQLSelector().decision_function(executed)
+    with pytest.raises(NotFittedError, match="This SQLSelector is not fitted yet"):
+        SQLSelector().save(tmp_path / "never")
     with pytest.raises(ValueError, match="'alphas' parameter of SQLSelector must be a non-empty"):
         SQLSelector(alphas=()).fit(executed)
     with pytest.raises(ValueError, match="'scoring' parameter of SQLSelector must be"):
@@ -223,14 +242,15 @@ def test_database_folds() -> None:
         database_folds(["a", "a"], 2)
 
 
-@pytest.mark.parametrize("hidden", [(), (8,)])
-def test_training_is_deterministic(hidden: tuple) -> None:
+@pytest.mark.parametrize("hidden_layer_sizes", [(), (8,)])
+def test_training_is_deterministic(hidden_layer_sizes: tuple) -> None:
     import torch
 
     X, mask, correct = toy()
-    first = ListwiseSelector(hidden, alpha=0.1).fit(X, mask, correct).decision_function(X, mask)
+    sel = ListwiseSelector(hidden_layer_sizes, alpha=0.1)
+    first = sel.fit(X, mask, correct).decision_function(X, mask)
     torch.rand(10)                                         # move the global generator
-    again = ListwiseSelector(hidden, alpha=0.1).fit(X, mask, correct).decision_function(X, mask)
+    again = clone(sel).fit(X, mask, correct).decision_function(X, mask)
     assert np.array_equal(first, again)
 
 
@@ -297,3 +317,205 @@ def test_sql_selector_feature_subset(executed: list) -> None:
 def test_sql_selector_gate_parameter_errors(executed: list, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SQLSelector(**kwargs).fit(executed)
+
+
+# ---------------------------------------------------------------------------- scikit-learn API
+def test_selectors_are_scikit_learn_estimators() -> None:
+    sel = ListwiseSelector((4,), method_options={"epsilon": 0.5})
+    assert sel.get_params()["hidden_layer_sizes"] == (4,)
+    assert sel.set_params(learning_rate=0.1, alpha=0.5) is sel
+    assert (sel.learning_rate, sel.alpha) == (0.1, 0.5)
+    copy = clone(sel)
+    assert copy is not sel and copy.get_params() == sel.get_params()
+    sql = clone(SQLSelector(alphas=(1.0,), margins=(0.0,)))
+    assert sql.get_params()["margins"] == (0.0,) and not hasattr(sql, "scorer_")
+    assert "hidden_layer_sizes" in SQLSelector().get_params()
+
+
+def test_not_fitted_errors_name_the_class(tmp_path: Path) -> None:
+    X, mask, correct = toy(n=4)
+    for call in (lambda s: s.decision_function(X), lambda s: s.loss(X, mask, correct),
+                 lambda s: s.save(tmp_path / "m")):
+        with pytest.raises(NotFittedError, match="This ListwiseSelector is not fitted yet"):
+            call(ListwiseSelector())
+    assert not (tmp_path / "m").exists()
+
+
+# ---------------------------------------------------------------------------- saved files
+def _v1_listwise(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A (4,)-MLP saved the way ensel 0.1 saved it; returns (X, the scores it must give)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(3)
+    w0, b0 = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    w3, b3 = rng.normal(size=(1, 4)).astype(np.float32), rng.normal(size=1).astype(np.float32)
+    mean, scale = np.array([0.5, -1.0, 0.0], np.float32), np.array([2.0, 1.0, 0.5], np.float32)
+    folder.mkdir()
+    # 0.1 built Linear, ReLU, Dropout, Linear: the output layer was number 3
+    save_file({"net.0.weight": w0, "net.0.bias": b0, "net.3.weight": w3, "net.3.bias": b3,
+               "mean": mean, "scale": scale}, str(folder / "model.safetensors"))
+    params = {"hidden": [4], "method": "softmax", "method_params": {}, "alpha": 0.01,
+              "solver": "adam", "max_iter": 50, "lr": 0.05, "dropout": 0.0, "random_state": 0}
+    config = {"format": "ensel.generators.ListwiseSelector", "format_version": 1,
+              "params": params, "n_features": 3, "loss": 0.25, "metadata": {"note": "old"}}
+    (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    X = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    hidden = np.maximum(((X - mean) / scale) @ w0.T + b0, 0.0)
+    return X, (hidden @ w3.T + b3)[..., 0]
+
+
+def test_listwise_loads_a_model_saved_by_ensel_0_1(tmp_path: Path) -> None:
+    X, expected = _v1_listwise(tmp_path / "old")
+    with pytest.warns(FutureWarning, match=r"'hidden' is now 'hidden_layer_sizes', "
+                                           r"'lr' is now 'learning_rate', 'method_params' is "
+                                           r"now 'method_options'"):
+        sel = ListwiseSelector.load(tmp_path / "old")
+    assert sel.hidden_layer_sizes == (4,) and sel.learning_rate == 0.05
+    assert sel.method_options == {} and sel.metadata_ == {"note": "old"}
+    np.testing.assert_allclose(sel.decision_function(X), expected, rtol=1e-5, atol=1e-5)
+    sel.save(tmp_path / "old")                    # rewritten in the current format
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert cfg["version"] == 2 and "format_version" not in cfg
+    assert set(cfg["params"]) == set(ListwiseSelector().get_params())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = ListwiseSelector.load(tmp_path / "old")
+    np.testing.assert_allclose(again.decision_function(X), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_sql_selector_loads_a_model_saved_by_ensel_0_1(executed: list, tmp_path: Path) -> None:
+    sel = SQLSelector(alphas=(1.0,)).fit(executed)
+    sel.save(tmp_path / "sel")
+    path = tmp_path / "sel" / "config.json"
+    cfg = json.loads(path.read_text())
+    old = {"hidden": [], "method": "softmax", "method_params": {}}       # 0.1's names
+    cfg["format_version"] = cfg.pop("version") - 1
+    scorer = {k: v for k, v in cfg["params"].items()
+              if k not in ("hidden_layer_sizes", "learning_rate", "method_options")}
+    cfg["params"] = {**scorer, **old, "lr": 0.01}
+    meta = {k: v for k, v in cfg["metadata"]["params"].items()
+            if k not in ("hidden_layer_sizes", "method_options", "margins")}  # 0.1: no gate
+    cfg["metadata"]["params"] = {**meta, "hidden": [], "method_params": {}}
+    path.write_text(json.dumps(cfg, indent=2))
+    with pytest.warns(FutureWarning) as record:
+        back = SQLSelector.load(tmp_path / "sel")
+    messages = sorted(str(w.message) for w in record)
+    assert len(messages) == 2
+    assert messages[0].startswith(f"{path} (SQLSelector metadata) was saved with the parameter "
+                                  f"names of ensel 0.1 ('hidden' is now 'hidden_layer_sizes', "
+                                  f"'method_params' is now 'method_options')")
+    assert messages[1].startswith(f"{path} was saved with the parameter names of ensel 0.1 "
+                                  f"('hidden' is now 'hidden_layer_sizes', 'lr' is now "
+                                  f"'learning_rate', 'method_params' is now 'method_options')")
+    assert back.margins is None and back.margin_ == -np.inf
+    assert np.array_equal(back.select(executed), sel.select(executed))
+    assert back.method_options == {}                  # 0.1 saved None as {}
+    assert back.get_params() == {**sel.get_params(), "method_options": {}}
+
+
+def test_load_errors_name_the_file(executed: list, tmp_path: Path) -> None:
+    X, mask, correct = toy(n=8)
+    sel = ListwiseSelector().fit(X, mask, correct)
+    folder = sel.save(tmp_path / "m")
+    cfg_path = folder / "config.json"
+    good = json.loads(cfg_path.read_text())
+    cases = [
+        ({**good, "format": "ensel.Other"}, r"config.json is not a "
+         r"ensel.generators.ListwiseSelector header: its format is 'ensel.Other'"),
+        ({k: v for k, v in good.items() if k != "loss"}, r"config.json lacks the key\(s\) "
+         r"\['loss'\]"),
+        ({**good, "params": {**good["params"], "alpha": -1}}, r"config.json: The 'alpha' "
+         r"parameter of ListwiseSelector must be a float"),
+        ({**good, "params": {**good["params"], "depth": 3}}, r"config.json: .*unexpected "
+         r"keyword argument 'depth'"),
+        ({**good, "params": []}, r"config.json: 'params' and 'metadata' must be JSON objects"),
+        ({**good, "n_features": 5}, r"model.safetensors does not hold the weights of this "
+         r"ListwiseSelector"),
+    ]
+    for config, message in cases:
+        cfg_path.write_text(json.dumps(config))
+        with pytest.raises(ValueError, match=message):
+            ListwiseSelector.load(folder)
+    v1 = {**{k: v for k, v in good.items() if k not in ("version", "loss")}, "format_version": 1}
+    cfg_path.write_text(json.dumps(v1))
+    with pytest.raises(ValueError, match=r"config.json lacks the key\(s\) \['loss'\]"):
+        ListwiseSelector.load(folder)
+    cfg_path.write_text(json.dumps({**v1, "loss": 0.1, "format": "ensel.Other"}))
+    with pytest.raises(ValueError, match="config.json is not a ensel.generators.ListwiseSelector "
+                                         "header: its format is 'ensel.Other'"):
+        ListwiseSelector.load(folder)
+    cfg_path.write_text('{"format": ')
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        ListwiseSelector.load(folder)
+    sql = SQLSelector(alphas=(1.0,)).fit(executed)
+    sql.save(tmp_path / "sql")
+    cfg = json.loads((tmp_path / "sql" / "config.json").read_text())
+    del cfg["metadata"]["systems"]
+    (tmp_path / "sql" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"config.json: the SQLSelector metadata lacks the "
+                                         r"key\(s\) \['systems'\]"):
+        SQLSelector.load(tmp_path / "sql")
+    sql.save(tmp_path / "sql")
+    cfg = json.loads((tmp_path / "sql" / "config.json").read_text())
+    cfg["metadata"]["params"]["scoring"] = "auc"
+    (tmp_path / "sql" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"config.json: The 'scoring' parameter of SQLSelector "
+                                         r"must be 'accuracy' or 'loss'"):
+        SQLSelector.load(tmp_path / "sql")
+
+
+def _fail_mid_save(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the weights writer write half a file, then fail as a full disk does."""
+    import safetensors.torch
+
+    def broken(tensors: dict, filename: str, metadata: dict | None = None) -> None:
+        Path(filename).write_bytes(b"\x00" * 16)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+
+
+def test_interrupted_save_leaves_the_old_model(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    X, mask, correct = toy()
+    old = ListwiseSelector(alpha=1.0).fit(X, mask, correct)
+    old.save(tmp_path / "m", metadata={"v": 1})
+    before = old.decision_function(X, mask)
+    new = ListwiseSelector((4,), alpha=1e-3).fit(X, mask, correct)
+    _fail_mid_save(monkeypatch)
+    with pytest.raises(OSError, match="No space left on device"):
+        new.save(tmp_path / "m", metadata={"v": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]           # no temporary left
+    back = ListwiseSelector.load(tmp_path / "m")
+    assert back.metadata_ == {"v": 1} and back.hidden_layer_sizes == ()
+    assert np.array_equal(back.decision_function(X, mask), before)
+    with pytest.raises(OSError, match="No space left on device"):
+        new.save(tmp_path / "fresh")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]           # nothing half-made
+
+
+def test_sql_selector_interrupted_save_and_refused_folder(executed: list, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    old = SQLSelector(alphas=(10.0,)).fit(executed)
+    old.save(tmp_path / "sel")
+    picks, scores = old.select(executed), old.decision_function(executed)
+    new = SQLSelector(alphas=(0.1,)).fit(executed)
+    new.save(tmp_path / "sel")                     # over a saved selector: replaced
+    assert SQLSelector.load(tmp_path / "sel").alpha_ == 0.1
+    old.save(tmp_path / "sel")
+    _fail_mid_save(monkeypatch)
+    with pytest.raises(OSError, match="No space left on device"):
+        new.save(tmp_path / "sel")
+    back = SQLSelector.load(tmp_path / "sel")
+    assert back.alpha_ == 10.0 and np.array_equal(back.select(executed), picks)
+    assert np.array_equal(back.decision_function(executed), scores)
+    monkeypatch.undo()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="Refusing to replace .*notes: the folder is not "
+                                              "empty and has no config.json"):
+        new.save(tmp_path / "notes")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"

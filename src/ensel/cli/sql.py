@@ -84,6 +84,16 @@ def evaluate(
         typer.echo(f"wrote {out}")
 
 
+def _check_output(output: Path) -> None:
+    """Refuse, before any work, an output folder the save would refuse."""
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give a folder (new, empty, or holding "
+                         f"a selector saved by 'ensel sql train').")
+    if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
+        raise ValueError(f"--output {output} is a non-empty folder without a saved selector "
+                         f"(config.json); refusing to replace it. Give a new or empty folder.")
+
+
 @sql_app.command()
 def train(
     questions: QuestionsOpt,
@@ -100,9 +110,14 @@ def train(
     timeout: TimeoutOpt = 5.0,
     max_rows: MaxRowsOpt = 10_000,
 ) -> None:
-    """Train the learned selector on questions with gold SQL (penalty chosen by database CV)."""
+    """Train the learned selector on questions with gold SQL (penalty chosen by database CV).
+
+    The selector is saved crash-consistently: an existing selector in OUTPUT is replaced
+    whole, or left as it was if the save is interrupted.
+    """
     from ensel.generators.sql import SQLSelector
 
+    _check_output(output)
     executed = _execute(questions, databases, timeout, max_rows)
     solver = "adam" if method == "perturbed" else "lbfgs"
     model = SQLSelector(method=method, cv=cv, solver=solver, random_state=seed).fit(executed)

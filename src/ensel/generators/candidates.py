@@ -96,7 +96,8 @@ class Groups:
             return 0
         scores = [float(w[m].sum()) for m in self.members]
         best = max(scores)
-        for m, s in zip(self.members, scores):   # members are ordered by first candidate
+        # members are ordered by first candidate
+        for m, s in zip(self.members, scores, strict=True):
             if s >= best - 1e-9:
                 return m[0]
         raise AssertionError("unreachable")  # pragma: no cover

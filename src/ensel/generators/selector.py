@@ -19,12 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ensel._validation import check_choice, check_int_param, check_real_param
 
 __all__ = ["ListwiseSelector"]
 
 FORMAT = "ensel.generators.ListwiseSelector"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: scikit-learn parameter names, "version" key; 1 is still read
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
 METHODS = ("softmax", "sparse", "entropic", "perturbed", "straight_through")
+SOLVERS = ("lbfgs", "adam")
+_CONFIG_KEYS = ("params", "n_features", "loss", "metadata")
+_RENAMED = {"hidden": "hidden_layer_sizes", "lr": "learning_rate",
+            "method_params": "method_options"}
+"""Parameter names of format version 1 (ensel 0.1) and their scikit-learn names."""
+_NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
 _PAD = -1e4        # score given to absent candidates before a relaxation (finite on purpose)
 _LOG_FLOOR = 1e-4  # -log(sum z + floor): sparse relaxations put exact zeros on candidates
 
@@ -71,31 +83,79 @@ def _check_arrays(X: Any, mask: Any, correct: Any | None = None,
     return X, mask, correct & mask
 
 
-class ListwiseSelector:
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``get_params()`` as JSON values (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def _upgrade_params(params: dict[str, Any], where: str) -> dict[str, Any]:
+    """Parameters saved under the format-1 names, renamed; a FutureWarning names each."""
+    old = [name for name in _RENAMED if name in params]
+    if not old:
+        return dict(params)
+    pairs = ", ".join(f"{name!r} is now {_RENAMED[name]!r}" for name in old)
+    warnings.warn(f"{where} was saved with the parameter names of ensel 0.1 ({pairs}); it "
+                  f"loads, but those names will not be read in a future release: save it "
+                  f"again to write the new names.", FutureWarning, stacklevel=3)
+    return {_RENAMED.get(k, k): v for k, v in params.items()}
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    """The checked ``config.json`` of a saved selector (format 1 upgraded to 2)."""
+    from ensel._io import read_json
+
+    cfg_path = folder / CONFIG
+    if not cfg_path.is_file() or not (folder / WEIGHTS).is_file():
+        raise FileNotFoundError(f"No saved selector in {str(folder)!r} (expected {CONFIG} "
+                                f"and {WEIGHTS}).")
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raw = None                   # read_json below words the error
+    if isinstance(raw, dict) and raw.get("format_version") == 1 and "version" not in raw:
+        raw["version"] = raw.pop("format_version")     # format 1: same layout, old key
+        config = raw
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"{cfg_path} is not a {FORMAT} header: its format is "
+                             f"{raw.get('format')!r}.")
+        missing = [k for k in _CONFIG_KEYS if k not in raw]
+        if missing:
+            raise ValueError(f"{cfg_path} lacks the key(s) {missing}.")
+    else:
+        config = read_json(cfg_path, format=FORMAT, versions=(FORMAT_VERSION,),
+                           keys=_CONFIG_KEYS, required=_CONFIG_KEYS)
+    if not isinstance(config["params"], dict) or not isinstance(config["metadata"], dict):
+        raise ValueError(  # noqa: TRY004 - the file's content is wrong, not an argument's type
+            f"{cfg_path}: 'params' and 'metadata' must be JSON objects.")
+    config["params"] = _upgrade_params(config["params"], str(cfg_path))
+    return config
+
+
+class ListwiseSelector(BaseEstimator):
     """Score candidates with a linear model or small MLP trained by a listwise k = 1 loss.
 
     Parameters
     ----------
-    hidden : sequence of int, default=()
+    hidden_layer_sizes : tuple of int, default=()
         Hidden layer sizes; ``()`` gives a linear scorer (then, with ``method="softmax"``,
         the problem is convex: a conditional-logit model).
     method : {"softmax", "sparse", "entropic", "perturbed", "straight_through"}, \
 default="softmax"
         The relaxed 1-of-K selection used in training. ``"softmax"`` is computed here; the
-        others call ``ensel.ops.topk_mask(scores, 1, method=method, **method_params)`` (a
+        others call ``ensel.ops.topk_mask(scores, 1, method=method, **method_options)`` (a
         warning and the softmax when ``ensel.ops`` is not available). The stochastic
         ``"perturbed"`` needs ``solver="adam"``.
-    method_params : dict, optional
+    method_options : dict, optional
         Options of ``topk_mask`` (``epsilon`` for sparse/entropic, ``sigma``, ``n_samples``,
         ``seed`` for perturbed, ``temperature`` for straight_through).
     alpha : float, default=0.01
         L2 penalty on the (first-layer) weights, ``alpha * sum(penalty * w**2)`` added to the
         mean loss per question.
     solver : {"lbfgs", "adam"}, default="lbfgs"
-        Full-batch L-BFGS (strong Wolfe line search) or Adam.
+        Full-batch L-BFGS (strong Wolfe line search) or full-batch Adam.
     max_iter : int, default=200
         L-BFGS iterations or Adam steps.
-    lr : float, default=0.01
+    learning_rate : float, default=0.01
         Adam's learning rate (L-BFGS uses 1 with a line search).
     dropout : float, default=0.0
         Dropout after each hidden layer (MLP only).
@@ -104,10 +164,12 @@ default="softmax"
     Attributes
     ----------
     n_features_ : int
-    mean_, scale_ : ndarray of shape (n_features_,)
+    mean_, scale_ : ndarray of shape (n_features,)
         Feature standardisation (fitted on present candidates).
     loss_ : float
         Final training objective.
+    net_ : torch.nn.Sequential
+        The scorer: ``(..., n_features_) -> (..., 1)``.
 
     Examples
     --------
@@ -120,65 +182,56 @@ default="softmax"
     ((40, 3), True)
     """
 
-    def __init__(self, hidden: Sequence[int] = (), *, method: str = "softmax",
-                 method_params: dict[str, Any] | None = None, alpha: float = 0.01,
-                 solver: str = "lbfgs", max_iter: int = 200, lr: float = 0.01,
+    def __init__(self, hidden_layer_sizes: Sequence[int] = (), *, method: str = "softmax",
+                 method_options: dict[str, Any] | None = None, alpha: float = 0.01,
+                 solver: str = "lbfgs", max_iter: int = 200, learning_rate: float = 0.01,
                  dropout: float = 0.0, random_state: int = 0) -> None:
-        self.hidden = hidden
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.method = method
-        self.method_params = method_params
+        self.method_options = method_options
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.dropout = dropout
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters (JSON-serialisable)."""
-        return {"hidden": list(self.hidden), "method": self.method,
-                "method_params": dict(self.method_params or {}), "alpha": self.alpha,
-                "solver": self.solver, "max_iter": self.max_iter, "lr": self.lr,
-                "dropout": self.dropout, "random_state": self.random_state}
-
     def _check_params(self) -> None:
+        """Check every parameter (nothing is stored)."""
         name = type(self).__name__
-        if self.method not in METHODS:
-            raise ValueError(f"The 'method' parameter of {name} must be one of {METHODS}. "
-                             f"Got {self.method!r} instead.")
-        if self.solver not in ("lbfgs", "adam"):
-            raise ValueError(f"The 'solver' parameter of {name} must be 'lbfgs' or 'adam'. "
-                             f"Got {self.solver!r} instead.")
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
-                   for h in self.hidden):
-            raise ValueError(f"The 'hidden' parameter of {name} must be a sequence of ints >= 1. "
-                             f"Got {self.hidden!r} instead.")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) \
-                or self.max_iter < 1:
-            raise ValueError(f"The 'max_iter' parameter of {name} must be an int >= 1. "
-                             f"Got {self.max_iter!r} instead.")
-        if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
-            raise ValueError(f"The 'alpha' parameter of {name} must be a float >= 0. "
-                             f"Got {self.alpha!r} instead.")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"The 'dropout' parameter of {name} must be in [0, 1). "
-                             f"Got {self.dropout!r} instead.")
+        check_choice(self.method, "method", name, METHODS)
+        check_choice(self.solver, "solver", name, SOLVERS)
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not all(
+                isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
+                for h in sizes):
+            raise ValueError(f"The 'hidden_layer_sizes' parameter of {name} must be a tuple of "
+                             f"ints >= 1. Got {sizes!r} instead.")
+        if self.method_options is not None and not isinstance(self.method_options, dict):
+            raise ValueError(f"The 'method_options' parameter of {name} must be a dict or "
+                             f"None. Got {self.method_options!r} instead.")
+        check_int_param(self.max_iter, "max_iter", name, low=1)
+        check_real_param(self.alpha, "alpha", name, low=0.0, high=np.inf)
+        check_real_param(self.learning_rate, "learning_rate", name, low=0.0, high=np.inf,
+                         include_low=False)
+        check_real_param(self.dropout, "dropout", name, low=0.0, high=1.0, include_high=False)
 
     # ------------------------------------------------------------------ model
     def _build(self, n_features: int) -> Any:
         import torch
         from torch import nn
 
+        hidden = tuple(self.hidden_layer_sizes)
         with torch.random.fork_rng():
             torch.manual_seed(self.random_state)
             layers: list[nn.Module] = []
             width = n_features
-            for h in self.hidden:
+            for h in hidden:
                 layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(self.dropout)]
                 width = h
-            net = nn.Sequential(*layers, nn.Linear(width, 1, bias=bool(self.hidden)))
-            if not self.hidden:          # linear scorer: start from "all candidates equal"
+            net = nn.Sequential(*layers, nn.Linear(width, 1, bias=bool(hidden)))
+            if not hidden:               # linear scorer: start from "all candidates equal"
                 nn.init.zeros_(net[-1].weight)
         return net
 
@@ -188,20 +241,20 @@ default="softmax"
         Xs = (X - self.mean_) / self.scale_
         return self.net_(torch.from_numpy(Xs.astype(np.float32))).squeeze(-1)
 
-    def _log_selection(self, scores: Any, mask: Any) -> Any:
+    def _log_selection(self, scores: Any, mask: Any, topk: Any) -> Any:
         """log z: log of the relaxed 1-hot selection, shape (Q, K)."""
         import torch
 
-        if self._topk is None:
+        if topk is None:
             return torch.log_softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
         filled = torch.where(mask, scores, torch.full_like(scores, _PAD))
-        z = self._topk(filled, 1, method=self.method, dim=-1, **(self.method_params or {}))
+        z = topk(filled, 1, method=self.method, dim=-1, **(self.method_options or {}))
         return torch.log(z.clamp_min(0) + _LOG_FLOOR)
 
-    def _objective(self, scores: Any, mask: Any, correct: Any, penalty: Any) -> Any:
+    def _objective(self, scores: Any, mask: Any, correct: Any, penalty: Any, topk: Any) -> Any:
         import torch
 
-        logz = self._log_selection(scores, mask)
+        logz = self._log_selection(scores, mask, topk)
         picked = torch.logsumexp(logz.masked_fill(~correct, float("-inf")), dim=-1)
         w = self.net_[0].weight
         return -picked.mean() + self.alpha * (penalty * w.pow(2)).sum()
@@ -238,29 +291,33 @@ default="softmax"
         -------
         self
         """
-        import torch
-
         self._check_params()
         X, mask, correct = _check_arrays(X, mask, correct)
         use = correct.any(axis=1)
         if not use.any():
             raise ValueError("No question has a correct candidate: nothing to learn from.")
-        n_features = X.shape[2]
-        pen = np.ones(n_features, dtype=np.float32) if penalty is None else \
-            np.asarray(penalty, dtype=np.float32)
-        if pen.shape != (n_features,) or (pen < 0).any():
-            raise ValueError(f"'penalty' must hold {n_features} non-negative numbers, one per "
-                             f"feature. Got shape {pen.shape} instead.")
+        pen = _check_penalty(penalty, X.shape[2])
         present = X[mask]
-        self.n_features_ = n_features
+        self.n_features_ = X.shape[2]
         self.mean_ = present.mean(axis=0).astype(np.float32)
         scale = present.std(axis=0)
         self.scale_ = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
-        self._topk = self._resolve_topk()
-        self.net_ = self._build(n_features)
-        Xt = X[use]
-        mt, ct = torch.from_numpy(mask[use]), torch.from_numpy(correct[use])
+        self.net_ = self._build(self.n_features_)
+        self.loss_ = self._train(X[use], mask[use], correct[use], pen)
+        return self
+
+    def _train(self, X: np.ndarray, mask: np.ndarray, correct: np.ndarray,
+               pen: np.ndarray) -> float:
+        """Optimise ``net_`` on the questions with a correct candidate; the final objective."""
+        import torch
+
+        topk = self._resolve_topk()
+        mt, ct = torch.from_numpy(mask), torch.from_numpy(correct)
         pen_t = torch.from_numpy(pen)
+
+        def objective() -> Any:
+            return self._objective(self._scores(X), mt, ct, pen_t, topk)
+
         with torch.random.fork_rng(), _one_thread():
             torch.manual_seed(self.random_state)
             self.net_.train()
@@ -271,28 +328,37 @@ default="softmax"
 
                 def closure() -> Any:
                     opt.zero_grad()
-                    loss = self._objective(self._scores(Xt), mt, ct, pen_t)
+                    loss = objective()
                     loss.backward()
                     return loss
 
                 opt.step(closure)
             else:
-                opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+                opt = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
                 for _ in range(self.max_iter):
                     opt.zero_grad()
-                    loss = self._objective(self._scores(Xt), mt, ct, pen_t)
+                    loss = objective()
                     loss.backward()
                     opt.step()
         self.net_.eval()
         with torch.no_grad():
-            self.loss_ = float(self._objective(self._scores(Xt), mt, ct, pen_t))
-        return self
+            return float(objective())
 
     def loss(self, X: Any, mask: Any, correct: Any) -> float:
         """Mean ``-log`` softmax probability of the correct candidates (questions with one).
 
         The held-out criterion used to choose ``alpha``; ``nan`` when no question has a
         correct candidate.
+
+        Parameters
+        ----------
+        X : array-like of shape (Q, K, F)
+        mask : array-like of shape (Q, K), bool, or None
+        correct : array-like of shape (Q, K), bool
+
+        Returns
+        -------
+        float
         """
         s = self.decision_function(X, mask)
         X, mask, correct = _check_arrays(X, mask, correct)
@@ -305,15 +371,6 @@ default="softmax"
         sc = np.where(correct[use], s, -np.inf)
         lse_ok = m[:, 0] + np.log(np.exp(sc - m).sum(axis=1))
         return float((lse_all - lse_ok).mean())
-
-    def _accuracy(self, X: np.ndarray, mask: np.ndarray, correct: np.ndarray) -> float:
-        pick = self.predict(X, mask)
-        return float(correct[np.arange(len(pick)), pick].mean())
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "net_"):
-            raise RuntimeError(f"This {type(self).__name__} is not fitted yet: call fit() or "
-                               f"load() first.")
 
     def decision_function(self, X: Any, mask: Any = None) -> np.ndarray:
         """Candidate scores.
@@ -330,7 +387,7 @@ default="softmax"
         """
         import torch
 
-        self._check_fitted()
+        check_is_fitted(self, "net_", msg=_NOT_FITTED)
         X, mask = _check_arrays(X, mask, n_features=self.n_features_)
         self.net_.eval()
         with torch.no_grad(), _one_thread():
@@ -348,60 +405,102 @@ default="softmax"
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into the folder ``path``.
 
+        The folder is written next to ``path`` and swapped in whole (``ensel._io``), so an
+        interrupted save leaves the previous model in ``path`` loading as before.
+
         Parameters
         ----------
         path : str or Path
-            A folder (created if needed).
+            A new or empty folder, or one holding a saved selector (replaced).
         metadata : dict, optional
-            JSON-serialisable extras stored in the config (read back by :meth:`load_metadata`).
+            JSON-serialisable extras stored in the config (read back as ``metadata_``).
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        FileExistsError
+            ``path`` is a non-empty folder without a ``config.json``.
         """
+        import torch
         from safetensors.torch import save_file
 
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        import torch
+        from ensel._io import atomic_directory, write_json
 
+        check_is_fitted(self, "net_", msg=_NOT_FITTED)
         tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net_.state_dict().items()}
         tensors["mean"] = torch.from_numpy(self.mean_)
         tensors["scale"] = torch.from_numpy(self.scale_)
-        save_file(tensors, str(path / "model.safetensors"))
-        config = {"format": FORMAT, "format_version": FORMAT_VERSION, "params": self.get_params(),
-                  "n_features": self.n_features_, "loss": self.loss_,
-                  "metadata": metadata or {}}
-        (path / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        return path
-
-    @staticmethod
-    def _read_config(path: Path) -> dict[str, Any]:
-        cfg_path = path / "config.json"
-        if not cfg_path.is_file() or not (path / "model.safetensors").is_file():
-            raise FileNotFoundError(f"No saved selector in {str(path)!r} (expected config.json "
-                                    f"and model.safetensors).")
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{cfg_path} is not a saved {FORMAT} (version {FORMAT_VERSION}); "
-                             f"found format {config.get('format')!r} version "
-                             f"{config.get('format_version')!r}.")
-        return config
+        config = {"format": FORMAT, "version": FORMAT_VERSION,
+                  "params": _json_params(self.get_params()), "n_features": self.n_features_,
+                  "loss": self.loss_, "metadata": metadata or {}}
+        with atomic_directory(path, marker=CONFIG) as tmp:
+            save_file(tensors, str(tmp / WEIGHTS))
+            write_json(tmp / CONFIG, config)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> ListwiseSelector:
-        """Read a selector written by :meth:`save` (no pickle: JSON + safetensors)."""
-        from safetensors.torch import load_file
+        """Read a selector written by :meth:`save` (no pickle: JSON + safetensors).
 
+        Parameters are validated as at construction; a ``config.json`` written by ensel 0.1
+        (old parameter names) loads with a ``FutureWarning``.
+
+        Parameters
+        ----------
+        path : str or Path
+            The folder given to :meth:`save`.
+
+        Returns
+        -------
+        ListwiseSelector
+
+        Raises
+        ------
+        FileNotFoundError
+            No ``config.json`` and ``model.safetensors`` in ``path``.
+        ValueError
+            Another format or version, invalid parameters, or weights that do not fit them;
+            the message names the file.
+        """
         path = Path(path)
-        config = cls._read_config(path)
+        config = _read_config(path)
         params = config["params"]
-        self = cls(tuple(params.pop("hidden")), **params)
-        tensors = load_file(str(path / "model.safetensors"))
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        try:
+            self = cls(**params)
+            self._check_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path / CONFIG}: {exc}") from exc
         self.n_features_ = int(config["n_features"])
         self.loss_ = float(config["loss"])
-        self.mean_ = tensors.pop("mean").numpy()
-        self.scale_ = tensors.pop("scale").numpy()
-        self.net_ = self._build(self.n_features_)
-        self.net_.load_state_dict({k[4:]: v for k, v in tensors.items()})
-        self.net_.eval()
-        self._topk = None
-        self.metadata_ = config.get("metadata", {})
+        self.metadata_ = config["metadata"]
+        self._load_weights(path / WEIGHTS)
         return self
+
+    def _load_weights(self, weights: Path) -> None:
+        from safetensors.torch import load_file
+
+        try:
+            tensors = load_file(str(weights))
+            self.mean_ = tensors.pop("mean").numpy()
+            self.scale_ = tensors.pop("scale").numpy()
+            self.net_ = self._build(self.n_features_)
+            self.net_.load_state_dict({k[4:]: v for k, v in tensors.items()})
+        except Exception as exc:  # safetensors' own error, KeyError, shape mismatch
+            raise ValueError(f"{weights} does not hold the weights of this {type(self).__name__} "
+                             f"({type(exc).__name__}: {exc}).") from exc
+        self.net_.eval()
+
+
+def _check_penalty(penalty: Any, n_features: int) -> np.ndarray:
+    pen = np.ones(n_features, dtype=np.float32) if penalty is None else \
+        np.asarray(penalty, dtype=np.float32)
+    if pen.shape != (n_features,) or (pen < 0).any():
+        raise ValueError(f"'penalty' must hold {n_features} non-negative numbers, one per "
+                         f"feature. Got shape {pen.shape} instead.")
+    return pen

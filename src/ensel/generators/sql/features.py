@@ -227,9 +227,10 @@ def group_features(eq: ExecutedQuestion, system_accuracy: Mapping[str, float]) -
     distinct_sizes = sorted(set(sizes.tolist()), reverse=True)
     reps = [eq.results[m[0]] for m in groups.members]
     # modal column count and median row count over the candidates (not the groups)
-    ok_cols = [r.n_columns for r, m in zip(reps, groups.members) if r.rows for _ in m]
+    ok_cols = [r.n_columns for r, m in zip(reps, groups.members, strict=True) if r.rows for _ in m]
     modal_cols = max(sorted(set(ok_cols)), key=ok_cols.count) if ok_cols else -1
-    median_rows = float(np.median([math.log1p(r.n_rows) for r, m in zip(reps, groups.members)
+    median_rows = float(np.median([math.log1p(r.n_rows)
+                                   for r, m in zip(reps, groups.members, strict=True)
                                    for _ in m]))
     distinct_rows = [frozenset(r.rows) if r.rows else None for r in reps]
     dups = [_has_duplicates(r) for r in reps]

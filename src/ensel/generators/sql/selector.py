@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from ensel.generators.selector import ListwiseSelector
+from ensel.generators.selector import CONFIG, ListwiseSelector, _upgrade_params
 from ensel.generators.sql.data import ExecutedQuestion
 from ensel.generators.sql.features import UNPENALIZED, feature_names, group_features
 
 __all__ = ["SQLSelector", "database_folds", "system_accuracies"]
+
+_NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
+_META_KEYS = ("systems", "system_accuracy", "feature_names", "alpha", "params")
 
 
 def system_accuracies(executed: Sequence[ExecutedQuestion]) -> dict[str, float]:
@@ -139,12 +144,12 @@ class _CrossValidation:
     errors: dict[float, float]
 
 
-class SQLSelector:
+class SQLSelector(BaseEstimator):
     """Pick one SQL candidate per question with a learned scorer (XiYan-SQL-style selection).
 
     Candidates that execute to the same result are equivalent, so the selector scores a
     question's result groups, each described by
-    :func:`~ensel.generators.sql.features.group_features` (the vote, which systems proposed
+    ``ensel.generators.sql.features.group_features`` (the vote, which systems proposed
     it and their training accuracy, the result's shape, duplicates and NULLs, SQL structure,
     question/SQL overlap), with a :class:`~ensel.generators.selector.ListwiseSelector`
     trained by a k = 1 listwise loss over the groups. The vote share and the consensus tie
@@ -154,13 +159,14 @@ class SQLSelector:
 
     Parameters
     ----------
-    hidden : sequence of int, default=()
+    hidden_layer_sizes : tuple of int, default=()
         Hidden layers of the scorer; ``()`` is a linear scorer (the default: a few hundred
         training questions do not support more, see ``docs/sql.md``).
     method : {"softmax", "sparse", "entropic", "perturbed", "straight_through"}, \
 default="softmax"
         Relaxed 1-of-K selection used in training (see :class:`ListwiseSelector`).
-    method_params : dict, optional
+    method_options : dict, optional
+        Options of the relaxation (see :class:`ListwiseSelector`).
     alphas : sequence of float, default=(0.1, 0.3, 1.0, 3.0, 10.0)
         L2 penalties tried; the one with the best cross-validated score is refitted on all
         training questions (ties: the larger penalty).
@@ -175,15 +181,15 @@ default="softmax"
     margins : sequence of float or None, default=None
         The **gate** between consensus and the scorer (off by default: nested
         cross-validation inside the training databases did not favour it, see
-        ``docs/sql.md``; ``(0.0, 0.5, 1.0, 2.0)`` is the grid measured there). The selector keeps the consensus
-        group unless another group scores higher than it by more than a margin and trails it
-        by at most ``vote_gap`` votes. The margin and the vote gap are chosen together with
-        ``alpha`` by the same cross-validation across the training databases, among these
-        margins **and "never override"** (margin ``inf``, which is consensus exactly); equal
-        errors go to the more conservative gate (larger margin, then smaller vote gap, then
-        larger ``alpha``). ``None`` turns the gate off: plain argmax of the group scores
-        (the selector before the gate; equal to margin 0 with an unlimited vote gap, except
-        for score ties).
+        ``docs/sql.md``; ``(0.0, 0.5, 1.0, 2.0)`` is the grid measured there). The selector
+        keeps the consensus group unless another group scores higher than it by more than a
+        margin and trails it by at most ``vote_gap`` votes. The margin and the vote gap are
+        chosen together with ``alpha`` by the same cross-validation across the training
+        databases, among these margins **and "never override"** (margin ``inf``, which is
+        consensus exactly); equal errors go to the more conservative gate (larger margin,
+        then smaller vote gap, then larger ``alpha``). ``None`` turns the gate off: plain
+        argmax of the group scores (the selector before the gate; equal to margin 0 with an
+        unlimited vote gap, except for score ties).
     vote_gaps : sequence of int or None, default=(0, 1, 2, None)
         Largest vote deficit (consensus group size minus the group's size) of a group that
         may override consensus; ``0``: only groups tied with consensus; ``None``: any.
@@ -228,17 +234,17 @@ default="softmax"
     >>> picks = sel.select([e for e in ex if e.question.db_id == "world_1"])  # doctest: +SKIP
     """
 
-    def __init__(self, hidden: Sequence[int] = (), *, method: str = "softmax",
-                 method_params: dict[str, Any] | None = None,
+    def __init__(self, hidden_layer_sizes: Sequence[int] = (), *, method: str = "softmax",
+                 method_options: dict[str, Any] | None = None,
                  alphas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0), cv: int = 5,
                  scoring: str = "accuracy", solver: str = "lbfgs", max_iter: int = 100,
                  random_state: int = 0,
                  margins: Sequence[float] | None = None,
                  vote_gaps: Sequence[int | None] = (0, 1, 2, None),
                  features: Sequence[str] | None = None, min_gain: int = 0) -> None:
-        self.hidden = hidden
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.method = method
-        self.method_params = method_params
+        self.method_options = method_options
         self.alphas = alphas
         self.cv = cv
         self.scoring = scoring
@@ -250,21 +256,10 @@ default="softmax"
         self.features = features
         self.min_gain = min_gain
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters (JSON-serialisable)."""
-        return {"hidden": list(self.hidden), "method": self.method,
-                "method_params": dict(self.method_params or {}),
-                "alphas": [float(a) for a in self.alphas], "cv": self.cv, "scoring": self.scoring,
-                "solver": self.solver, "max_iter": self.max_iter,
-                "random_state": self.random_state,
-                "margins": None if self.margins is None else [float(m) for m in self.margins],
-                "vote_gaps": [None if g is None else int(g) for g in self.vote_gaps],
-                "features": None if self.features is None else list(self.features),
-                "min_gain": int(self.min_gain)}
-
     def _scorer(self, alpha: float) -> ListwiseSelector:
-        return ListwiseSelector(self.hidden, method=self.method, method_params=self.method_params,
-                                alpha=alpha, solver=self.solver, max_iter=self.max_iter,
+        return ListwiseSelector(self.hidden_layer_sizes, method=self.method,
+                                method_options=self.method_options, alpha=alpha,
+                                solver=self.solver, max_iter=self.max_iter,
                                 random_state=self.random_state)
 
     def _features(self, executed: Sequence[ExecutedQuestion],
@@ -277,7 +272,7 @@ default="softmax"
         X = np.zeros((len(executed), n_groups, n_feat), dtype=np.float32)
         mask = np.zeros((len(executed), n_groups), dtype=bool)
         correct = np.zeros((len(executed), n_groups), dtype=bool)
-        for q, (eq, acc) in enumerate(zip(executed, accs)):
+        for q, (eq, acc) in enumerate(zip(executed, accs, strict=True)):
             g = eq.groups.n_groups
             if g == 0:          # every candidate failed: one dummy unit, never right
                 mask[q, 0] = True
@@ -379,7 +374,7 @@ default="softmax"
         db_ids = np.array([eq.question.db_id for eq in executed])
         loo: dict[str, dict[str, float]] = {}
         for db in sorted(set(db_ids.tolist())):
-            others = [eq for eq, d in zip(executed, db_ids) if d != db]
+            others = [eq for eq, d in zip(executed, db_ids, strict=True) if d != db]
             loo[db] = system_accuracies(others) if others else self.system_accuracy_
         X, mask, correct = self._features(executed, [loo[d] for d in db_ids])
         penalty = np.array([0.0 if self.feature_names_[i] in UNPENALIZED else 1.0
@@ -441,16 +436,12 @@ default="softmax"
                 self.cv_results_[a] = min(v for k, v in self.gate_cv_results_.items()
                                           if k[0] == a)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "scorer_"):
-            raise RuntimeError("This SQLSelector is not fitted yet: call fit() or load() first.")
-
     def decision_function(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
         """Candidate scores, shape ``(Q, K)``: each candidate gets its result group's score.
 
         Higher is better; ``-inf`` for failed or absent candidates (they cannot be right).
         """
-        self._check_fitted()
+        check_is_fitted(self, "scorer_", msg=_NOT_FITTED)
         executed = list(executed)
         if not executed:
             return np.zeros((0, len(self.systems_)), dtype=np.float32)
@@ -471,7 +462,7 @@ default="softmax"
         best-scored group, equal scores to the earliest candidate). Candidate 0 when every
         candidate failed.
         """
-        self._check_fitted()
+        check_is_fitted(self, "scorer_", msg=_NOT_FITTED)
         executed = list(executed)
         if not executed:
             return np.zeros(0, dtype=np.int64)
@@ -481,31 +472,77 @@ default="softmax"
         scores = self.scorer_.decision_function(X, mask)
         groups = _gate(scores, mask, cons, sizes, self.margin_, self.vote_gap_)
         return np.array([eq.groups.members[g][0] if eq.groups.n_groups else 0
-                         for eq, g in zip(executed, groups)], dtype=np.int64)
+                         for eq, g in zip(executed, groups, strict=True)], dtype=np.int64)
 
     def save(self, path: str | Path) -> Path:
-        """Save to the folder ``path``: ``config.json`` + ``model.safetensors`` (no pickle)."""
-        self._check_fitted()
+        """Save to the folder ``path``: ``config.json`` + ``model.safetensors`` (no pickle).
+
+        Written crash-consistently (see :meth:`ListwiseSelector.save`): an interrupted save
+        leaves the selector saved before in ``path`` whole.
+
+        Parameters
+        ----------
+        path : str or Path
+            A new or empty folder, or one holding a saved selector (replaced).
+
+        Returns
+        -------
+        Path
+        """
+        check_is_fitted(self, "scorer_", msg=_NOT_FITTED)
         meta = {"kind": "SQLSelector", "systems": self.systems_,
                 "system_accuracy": self.system_accuracy_, "feature_names": self.feature_names_,
-                "alpha": self.alpha_, "params": self.get_params(),
+                "alpha": self.alpha_, "params": self._saved_params(),
                 # None: no gate (margins=None) or never override (the gate chose consensus)
                 "margin": float(self.margin_) if np.isfinite(self.margin_) else None,
                 "vote_gap": self.vote_gap_}
         return self.scorer_.save(path, metadata=meta)
 
+    def _saved_params(self) -> dict[str, Any]:
+        """``get_params()`` as plain JSON values."""
+        def floats(values: Sequence[float] | None) -> list[float] | None:
+            return None if values is None else [float(v) for v in values]
+
+        return {**self.get_params(),
+                "hidden_layer_sizes": [int(h) for h in self.hidden_layer_sizes],
+                "method_options": None if self.method_options is None else
+                dict(self.method_options),
+                "alphas": floats(self.alphas), "margins": floats(self.margins),
+                "vote_gaps": [None if g is None else int(g) for g in self.vote_gaps],
+                "features": None if self.features is None else list(self.features),
+                "min_gain": int(self.min_gain)}
+
     @classmethod
     def load(cls, path: str | Path) -> SQLSelector:
-        """Read a selector written by :meth:`save`."""
+        """Read a selector written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The folder given to :meth:`save`.
+
+        Returns
+        -------
+        SQLSelector
+
+        Raises
+        ------
+        FileNotFoundError
+            No saved selector in ``path``.
+        ValueError
+            Not a SQLSelector, missing or invalid entries, or a feature set this version of
+            ensel does not compute; the message names the file.
+        """
         scorer = ListwiseSelector.load(path)
+        where = Path(path) / CONFIG
         meta = scorer.metadata_
         if meta.get("kind") != "SQLSelector":
             raise ValueError(f"{str(path)!r} holds a ListwiseSelector, not a SQLSelector "
                              f"(metadata kind {meta.get('kind')!r}).")
-        params = dict(meta["params"])
-        if "margins" not in params:       # saved before the gate: no gate
-            params["margins"] = None
-        self = cls(tuple(params.pop("hidden")), **params)
+        missing = [k for k in _META_KEYS if k not in meta]
+        if missing:
+            raise ValueError(f"{where}: the SQLSelector metadata lacks the key(s) {missing}.")
+        self = cls._from_params(meta["params"], where)
         self.systems_ = list(meta["systems"])
         self.system_accuracy_ = {k: float(v) for k, v in meta["system_accuracy"].items()}
         self.feature_names_ = list(meta["feature_names"])
@@ -514,8 +551,23 @@ default="softmax"
                              f"version of ensel computes; retrain it.")
         self.alpha_ = float(meta["alpha"])
         margin = meta.get("margin")
-        self.margin_ = (-np.inf if params["margins"] is None else
+        self.margin_ = (-np.inf if self.margins is None else
                         np.inf if margin is None else float(margin))
         self.vote_gap_ = meta.get("vote_gap")
         self.scorer_ = scorer
+        return self
+
+    @classmethod
+    def _from_params(cls, saved: dict[str, Any], where: Path) -> SQLSelector:
+        """A selector with the saved parameters, checked as at construction."""
+        params = _upgrade_params(dict(saved), f"{where} (SQLSelector metadata)")
+        params.setdefault("margins", None)      # saved before the gate: no gate
+        for key in ("hidden_layer_sizes", "alphas", "margins", "vote_gaps", "features"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
+        try:
+            self = cls(**params)
+            self._check_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
         return self
