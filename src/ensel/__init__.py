@@ -27,3 +27,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ensel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # the lazy names too, for dir(), completion and the API reference
+    return sorted(set(globals()) | set(__all__))

@@ -277,7 +277,7 @@ class PredictionTable:
 
         The folder holds ``table.json`` (format, version, task, members, classes, shape) and
         ``P.npy``, plus ``y.npy`` and ``X.npy`` when present. It is written crash-consistently
-        (`ensel._io.atomic_directory`): a save interrupted at any point leaves the previous
+        (``ensel._io.atomic_directory``): a save interrupted at any point leaves the previous
         table at ``path`` whole, or the new one.
 
         Parameters

@@ -1,7 +1,7 @@
 """``ensel benchmark``: every combiner side by side on built-in suites or a user's table.
 
 `plan_benchmark` checks the arguments and resolves what runs; `run_benchmark` runs it and writes
-``results.json`` (`ensel.report.results`), ``results.md`` and ``report.html``.
+``results.json`` (`ensel.report.write_results`), ``results.md`` and ``report.html``.
 
 Examples
 --------

@@ -17,7 +17,7 @@ class Suite:
     datasets : tuple of (str, int or None)
         Dataset name and the number of rows kept (a stratified subsample), None for all.
     pools : tuple of str
-        Pools of `ensel.protocol` (``"specialists"``, ``"natural"``).
+        Pools of ``ensel.protocol`` (``"specialists"``, ``"natural"``).
     seeds : int
         Default number of seeds (0 .. seeds - 1).
     ks : tuple of int

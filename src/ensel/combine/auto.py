@@ -100,7 +100,8 @@ class AutoCombiner(Combiner):
     ----------
     candidates : list, optional
         Names in `COMBINERS`, combiner instances, or ``(name, combiner)`` pairs. Default:
-        `DEFAULT_CANDIDATES` (static, population-based and dynamic combiners; no torch).
+        ``ensel.combine.auto.DEFAULT_CANDIDATES`` (static, population-based and dynamic
+        combiners; no torch).
     cv : int, default=5
         Number of folds (at least 2, at most the number of rows).
     metric : {"log_loss", "accuracy", "squared_error"} or None, default=None

@@ -51,7 +51,7 @@ class Combiner(BaseEstimator):
 
         False for static combiners (a fixed selection) and for dynamic ones that select from
         the inputs alone (OLA, KNORA-E, KNORA-U): a deployed ensemble then runs only the
-        selected members. `SelectiveEnsemble` and the cost metrics read this.
+        selected members. `~ensel.SelectiveEnsemble` and the cost metrics read this.
         """
         return not (self._static or self._selection_from_inputs)
 

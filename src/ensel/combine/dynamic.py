@@ -275,7 +275,7 @@ class KNORAU(DynamicCombiner):
 class METADES(DynamicCombiner):
     """META-DES (Cruz et al., 2015): a meta-classifier decides which members are competent.
 
-    For every (input, member) pair, five groups of meta-features (`competence.meta_features`)
+    For every (input, member) pair, five groups of meta-features (``competence.meta_features``)
     describe the member's behaviour near the input: its hits on the ``n_neighbors`` nearest
     selection rows, its probability of their true classes, its local accuracy, its hits on the
     ``n_profile_neighbors`` rows whose output profiles (all members' probabilities) are nearest,

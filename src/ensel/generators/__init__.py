@@ -20,3 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return ListwiseSelector
     raise AttributeError(f"module 'ensel.generators' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # the lazy names too, for dir(), completion and the API reference
+    return sorted(set(globals()) | set(__all__))

@@ -1,8 +1,8 @@
 """Benchmark reports: the results file, Markdown tables and a self-contained HTML page.
 
-`load_results` / `write_results` read and write ``results.json`` (`ensel.report.results`),
-`markdown` summarises it (`ensel.report.tables`), `write_report` renders the HTML page with
-matplotlib figures (`ensel.report.html`, `ensel.report.plots`; needs the ``report`` extra).
+`load_results` / `write_results` read and write ``results.json`` (``ensel.report.results``),
+`markdown` summarises it (``ensel.report.tables``), `write_report` renders the HTML page with
+matplotlib figures (``ensel.report.html``, ``ensel.report.plots``; needs the ``report`` extra).
 matplotlib is imported only when a figure is drawn.
 
 Examples

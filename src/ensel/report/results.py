@@ -94,9 +94,9 @@ def write_results(path: str | Path, header: Mapping[str, Any],
     path : str or Path
         Where to write ``results.json``.
     header : mapping
-        Run metadata; see `HEADER_KEYS`.
+        Run metadata; see ``ensel.report.results.HEADER_KEYS``.
     records : sequence of mapping
-        One per dataset x pool x combiner x seed; see `RECORD_KEYS`.
+        One per dataset x pool x combiner x seed; see ``ensel.report.results.RECORD_KEYS``.
     plots : sequence of mapping, default=()
         Per dataset x pool plot data; see the module docstring.
 

@@ -7,10 +7,10 @@ the extra they raise an `ImportError` that says ``pip install ensel[ray]``.
 
 - `collect_predictions` runs every member over the inputs, in process (``engine="local"``) or
   on a Ray cluster with one actor pool per member (``engine="ray"``), and writes a
-  `~ensel.PredictionTable` directory that `PredictionTable.load` opens memory-mapped.
+  `~ensel.PredictionTable` directory that `~ensel.PredictionTable.load` opens memory-mapped.
 - `train_on_ray` is the ``"ray"`` training engine: ``DifferentiableSelector(engine="ray",
   engine_options={"num_workers": 4})`` trains data-parallel on Ray Train through it, with the
-  one training loop of `ensel._training` in every worker. `RayTrainConfig` lists the options.
+  one training loop of ``ensel._training`` in every worker. `RayTrainConfig` lists the options.
 """
 
 from __future__ import annotations

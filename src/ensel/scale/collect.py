@@ -80,7 +80,7 @@ def collect_predictions(
     ----------
     members : list of (name, member) or list of members
         Fitted scikit-learn estimators, ``torch.nn.Module`` (logits; softmax is applied for
-        classification) or callables ``f(X) -> array``, as in `ensel.members.named_members`.
+        classification) or callables ``f(X) -> array``, as in ``ensel.members.named_members``.
     data : array-like of shape (N, F) or ray.data.Dataset
         The inputs. A Ray Dataset (``engine="ray"`` only) must have a column ``input_column``
         holding one feature vector of length F per row (``ray.data.from_numpy`` names it

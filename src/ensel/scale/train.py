@@ -121,7 +121,7 @@ def ray_train_config(options: Any) -> RayTrainConfig:
 
 
 def train_on_ray(jobs: Sequence[Job], options: Any = None) -> list[Fit]:
-    """Train every job in one Ray Train run (module docstring); one `Fit` per job, in order.
+    """Train every job in one Ray Train run (module docstring); one ``Fit`` per job, in order.
 
     Parameters
     ----------
