@@ -1,4 +1,4 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written and print what the README says they do."""
 
 import re
 from pathlib import Path
@@ -9,15 +9,46 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_has_examples():
-    assert len(BLOCKS) >= 2
+
+def selective_ensemble(out: str) -> None:
+    score, members_per_input = (float(v) for v in out.split())
+    assert score >= 0.9, score                 # 4 plain members on the last 397 digits
+    assert members_per_input == 2.0            # "runs 2 of 4"
+
+
+def stacking_on_saved_predictions(out: str) -> None:
+    assert out == "['no' 'yes' 'no' 'yes']"
+
+
+def shipped_datasets(out: str) -> None:
+    assert out == "(7494, 16) ['README.md', 'database', 'questions.jsonl']"
+
+
+# what each example prints, found by a line of its code
+CHECKS = {
+    "SelectiveEnsemble(members": selective_ensemble,
+    "print(Stacking().fit(table).predict(table))": stacking_on_saved_predictions,
+    'load_dataset("pendigits")': shipped_datasets,
+}
+
+
+def check_for(block: str):
+    found = [check for key, check in CHECKS.items() if key in block]
+    assert len(found) == 1, f"no output check (or several) for README block:\n{block}"
+    return found[0]
+
+
+def test_every_example_has_its_output_checked():
+    assert len(BLOCKS) >= 3
+    for block in BLOCKS:
+        check_for(block)
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index, tmp_path, monkeypatch, capsys):
+def test_readme_example_runs_and_prints_what_it_says(index, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(BLOCKS[index], f"README block {index}", "exec"), {})
-    assert capsys.readouterr().out.strip()
+    check_for(BLOCKS[index])(capsys.readouterr().out.strip())
 
 
 COMMANDS = re.findall(r"```bash\n(.*?)\n```", README.read_text(), flags=re.S)
