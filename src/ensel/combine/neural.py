@@ -110,6 +110,9 @@ class NeuralEnsembler(Combiner):
     network_ : torch.nn.Module
     n_epochs_ : int
         Epochs run. ``best_epoch_`` and ``validation_loss_`` describe the kept parameters.
+    feature_mean_, feature_scale_ : ndarray
+        Standardisation of the network's inputs (regression values; 0 and 1 for
+        probabilities), as the selector's ``feature_mean_``/``feature_scale_``.
 
     Examples
     --------
@@ -172,7 +175,7 @@ class NeuralEnsembler(Combiner):
         P = np.asarray(table.P, dtype=np.float32)
         if P.ndim == 2:
             P = P[:, :, None]
-        F = (P - self.input_mean_) / self.input_scale_
+        F = (P - self.feature_mean_) / self.feature_scale_
         return torch.from_numpy(np.ascontiguousarray(F)), torch.from_numpy(
             np.ascontiguousarray(P))
 
@@ -184,15 +187,15 @@ class NeuralEnsembler(Combiner):
     def _train(self, table: PredictionTable) -> None:
         P = np.asarray(table.P, dtype=np.float32)
         if table.task == "classification":
-            self.input_mean_, self.input_scale_ = np.float32(0.0), np.float32(1.0)
+            self.feature_mean_, self.feature_scale_ = np.float32(0.0), np.float32(1.0)
             target_scale: torch.Tensor | float = 1.0
             target = torch.from_numpy(np.asarray(table.y, dtype=np.int64))
         else:
             y = np.asarray(table.y, dtype=np.float32).reshape(table.n_samples, -1)
-            self.input_mean_ = y.mean(axis=0).astype(np.float32)
+            self.feature_mean_ = y.mean(axis=0).astype(np.float32)
             scale = y.std(axis=0).astype(np.float32)
-            self.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
-            target_scale = torch.from_numpy(self.input_scale_)
+            self.feature_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            target_scale = torch.from_numpy(self.feature_scale_)
             target = torch.from_numpy(y)
         n, m = P.shape[:2]
         width = 1 if P.ndim == 2 else P.shape[2]
