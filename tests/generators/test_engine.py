@@ -118,7 +118,7 @@ def test_columns_and_types(pets_db: Path) -> None:
 def test_engine_errors(pets_db: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="SQLite database file not found"):
         SQLiteEngine(tmp_path / "missing.sqlite")
-    with pytest.raises(ValueError, match="'timeout' parameter of SQLiteEngine must be a positive"):
+    with pytest.raises(ValueError, match="'timeout' parameter of SQLiteEngine must be a finite"):
         SQLiteEngine(pets_db, timeout=0)
     with pytest.raises(ValueError, match="'max_rows' parameter of SQLiteEngine must be an int"):
         SQLiteEngine(pets_db, max_rows=0)

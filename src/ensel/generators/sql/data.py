@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ensel import _validation as V
 from ensel.generators.candidates import Groups, group_candidates
 from ensel.generators.sql.engine import (
     Engine,
@@ -72,20 +74,29 @@ def load_questions(path: str | Path) -> list[SQLQuestion]:
     FileNotFoundError
         When the file does not exist.
     ValueError
-        Naming the line when a record is not JSON or lacks a field.
+        Naming the line when a record is not UTF-8, not JSON, not an object or lacks a field.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Questions file not found: {str(path)!r}.")
     out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid UTF-8 (byte {exc.start} of the "
+                                 f"line).") from None
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg}).") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object "
+                                 f"{{\"db_id\", \"question\", \"candidates\", ...}}; got "
+                                 f"{type(rec).__name__}.")
             missing = [k for k in ("db_id", "question", "candidates") if k not in rec]
             if missing:
                 raise ValueError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}.")
@@ -109,8 +120,13 @@ class SQLiteDatabases:
     ----------
     root : str or Path
         Holds ``<db_id>/<db_id>.sqlite`` (Spider layout) or ``<db_id>.sqlite``.
-    timeout, max_rows
-        Passed to every :class:`SQLiteEngine`.
+    timeout, max_rows, **limits
+        Passed to every :class:`SQLiteEngine` (``timeout`` must be finite and > 0; checked
+        here, before any database is opened).
+
+    A ``db_id`` names a database directly under ``root``: one path component, no ``..``, no
+    separator, not absolute; the file it names must resolve inside ``root`` (a symbolic link
+    pointing outside is refused), so a questions file cannot make ensel read another file.
 
     Examples
     --------
@@ -119,18 +135,27 @@ class SQLiteDatabases:
     ((10,),)
     """
 
-    def __init__(self, root: str | Path, *, timeout: float = 5.0, max_rows: int = 10_000) -> None:
+    def __init__(self, root: str | Path, *, timeout: float = 5.0, max_rows: int = 10_000,
+                 **limits: int) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"Databases folder not found: {str(self.root)!r}.")
-        self.timeout = timeout
+        self.timeout = V.check_seconds(timeout, "timeout", "SQLiteDatabases")
         self.max_rows = max_rows
+        self.limits = limits
         self._engines: dict[str, SQLiteEngine] = {}
 
     def path(self, db_id: str) -> Path:
-        """The file of database ``db_id``."""
+        """The file of database ``db_id``, checked to lie inside ``root``."""
+        _check_db_id(db_id)
+        root = self.root.resolve()
         for p in (self.root / db_id / f"{db_id}.sqlite", self.root / f"{db_id}.sqlite"):
             if p.is_file():
+                if not p.resolve().is_relative_to(root):
+                    raise ValueError(
+                        f"Database {db_id!r}: {p} resolves to {p.resolve()}, outside the "
+                        f"databases folder {str(root)!r}; links out of it are not followed."
+                    )
                 return p
         raise FileNotFoundError(
             f"No SQLite file for database {db_id!r} under {str(self.root)!r} (looked for "
@@ -140,13 +165,24 @@ class SQLiteDatabases:
     def __getitem__(self, db_id: str) -> SQLiteEngine:
         if db_id not in self._engines:
             self._engines[db_id] = SQLiteEngine(self.path(db_id), timeout=self.timeout,
-                                                max_rows=self.max_rows)
+                                                max_rows=self.max_rows, **self.limits)
         return self._engines[db_id]
 
     def close(self) -> None:
         """Close every open connection."""
         for engine in self._engines.values():
             engine.close()
+
+
+def _check_db_id(db_id: Any) -> None:
+    """A database name: one plain path component (no separators, ``..``, drive or NUL)."""
+    ok = isinstance(db_id, str) and db_id not in ("", ".", "..") and not any(
+        c in db_id for c in ("/", "\\", "\0", ":")) and not Path(db_id).is_absolute()
+    if not ok:
+        raise ValueError(
+            f"db_id {db_id!r} is not a database name: it must be one folder or file name "
+            f"directly under the databases folder (no '/', '\\', ':', '..' or absolute paths)."
+        )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Run SQL on a real database engine (read-only, time limit, row cap) and compare results.
+"""Run SQL on a real database engine (read-only, bounded time and memory) and compare results.
 
 The engine sits behind one small interface, :class:`Engine` (``execute(sql) ->
 ExecutionResult``), so that another backend (PostgreSQL, DuckDB) only has to provide that.
@@ -13,33 +13,39 @@ query orders its output), up to a permutation of the columns.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import queue
 import re
-import sqlite3
+import subprocess
+import sys
+import threading
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from ensel import _validation as V
+from ensel.generators.sql import _worker
 
 __all__ = [
     "Engine",
     "ExecutionResult",
     "SQLiteEngine",
     "has_order_by",
+    "read_only_uri",
     "results_match",
 ]
 
 #: Column permutations tried at most when matching two results (beyond it: no match).
 MAX_PERMUTATIONS = 10_000
 
-# SQLite authorizer action codes a read-only query needs; every other action is denied.
-_ALLOWED_ACTIONS = frozenset({
-    sqlite3.SQLITE_SELECT,
-    sqlite3.SQLITE_READ,
-    sqlite3.SQLITE_FUNCTION,
-    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
-})
+#: VM steps between two deadline checks inside the worker (the kill is the hard limit).
+PROGRESS_STEPS = 100
+#: Seconds a new worker process may take to start and open its database.
+WORKER_START_TIMEOUT = 30.0
 
 _E = TypeVar("_E", bound="SQLiteEngine")
 
@@ -209,20 +215,81 @@ class Engine(Protocol):
         ...
 
 
+def read_only_uri(path: str | Path) -> str:
+    """The URI that opens a SQLite file read-only without creating any file beside it.
+
+    ``immutable=1`` when no ``-wal`` file is present: SQLite then takes no locks and creates
+    no ``-wal`` / ``-shm`` files even for a database in WAL mode. A database with a ``-wal``
+    file (a writer is using it, or one crashed) holds changes only that file has: it is opened
+    ``mode=ro`` so those changes are read.
+
+    Examples
+    --------
+    >>> read_only_uri("/data/pets.sqlite")
+    'file:///data/pets.sqlite?mode=ro&immutable=1'
+    """
+    path = Path(path).resolve()
+    wal = path.with_name(path.name + "-wal")
+    return path.as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
+
+
+def _pump(stream: Any, replies: queue.SimpleQueue) -> None:
+    """Move the worker's replies into ``replies``; None when it stops."""
+    while True:
+        try:
+            message = _worker.read_message(stream)
+        except Exception:  # noqa: BLE001 - a broken pipe or a torn message: the worker is gone
+            message = None
+        replies.put(message)
+        if message is None:
+            return
+
+
+def _stop(proc: subprocess.Popen, kill: bool = False) -> None:
+    """End a worker process: close its input, then kill it if ``kill`` or it does not exit."""
+    if kill:
+        proc.kill()
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=0.5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class SQLiteEngine:
-    """A SQLite database opened read-only, with a per-query time limit and a row cap.
+    """A SQLite database opened read-only, with hard limits on time, memory and result size.
+
+    Queries run in a worker process of their own (one per engine, started on the first
+    query, stdlib only), so every limit holds for any query: one that SQLite cannot
+    interrupt -- a single huge ``printf``, a pathological ``GLOB`` -- is stopped by killing
+    the worker, which is restarted for the next query.
 
     Parameters
     ----------
     path : str or Path
-        The ``.sqlite`` file. Opened with the URI ``file:...?mode=ro``, ``PRAGMA query_only``
-        and an authorizer that allows only reading (SELECT, reads, functions, recursive CTEs),
-        so no candidate can change the database or attach another one.
+        The ``.sqlite`` file, opened with `read_only_uri` (no ``-wal`` / ``-shm`` files are
+        created), ``PRAGMA query_only`` and an authorizer that allows only reading (SELECT,
+        reads, functions, recursive CTEs), so no candidate can change the database or attach
+        another one.
     timeout : float, default=5.0
-        Seconds a query may run (checked by a progress handler every 1000 VM steps); a query
-        that runs longer returns ``error="timeout: ..."``.
+        Seconds a query may run: finite and > 0. A query past it returns
+        ``error="timeout: ..."`` -- ended by a progress handler at ``timeout``, or, for a step
+        that never yields, by killing the worker at ``1.25 * timeout + 0.05`` s.
     max_rows : int, default=10000
         Rows kept per result; a longer result is cut there and marked ``truncated``.
+    max_value_bytes : int, default=10_000_000
+        Largest string or blob a query may build (``SQLITE_LIMIT_LENGTH``; Python >= 3.11),
+        and longest SQL text: ``randomblob(10**9)`` fails at once with
+        ``"string or blob too big"``.
+    max_result_bytes : int, default=64_000_000
+        Bytes a result may take in memory (values plus Python overhead, counted row by row);
+        a larger result is an error ``"too large: ..."``, not a truncated result.
+    max_memory : int, default=256_000_000
+        Bytes SQLite may allocate in the worker (``PRAGMA hard_heap_limit``; on Linux the
+        worker's address space is capped at this plus ``max_result_bytes`` too). A query
+        that needs more returns ``error="out of memory: ..."``.
     cache : bool, default=True
         Remember results per query text for the life of the engine.
 
@@ -240,53 +307,54 @@ class SQLiteEngine:
     """
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0, max_rows: int = 10_000,
-                 cache: bool = True) -> None:
+                 max_value_bytes: int = 10_000_000, max_result_bytes: int = 64_000_000,
+                 max_memory: int = 256_000_000, cache: bool = True) -> None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"SQLite database file not found: {str(path)!r}.")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(
-                f"The 'timeout' parameter of SQLiteEngine must be a positive number of seconds. "
-                f"Got {timeout!r} instead."
-            )
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-            raise ValueError(
-                f"The 'max_rows' parameter of SQLiteEngine must be an int >= 1. "
-                f"Got {max_rows!r} instead."
-            )
+        owner = "SQLiteEngine"
+        self.timeout = V.check_seconds(timeout, "timeout", owner)
+        self.max_rows = V.check_int_param(max_rows, "max_rows", owner, low=1)
+        self.max_value_bytes = V.check_int_param(max_value_bytes, "max_value_bytes", owner,
+                                                 low=1000, high=2**31 - 1)
+        self.max_result_bytes = V.check_int_param(max_result_bytes, "max_result_bytes", owner,
+                                                  low=1000)
+        self.max_memory = V.check_int_param(max_memory, "max_memory", owner, low=1_000_000)
         self.path = path
         self.name = path.stem
-        self.timeout = float(timeout)
-        self.max_rows = max_rows
         self.cache = cache
         self._results: dict[str, ExecutionResult] = {}
-        self._con: sqlite3.Connection | None = None
-        self._deadline = float("inf")
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._replies: queue.SimpleQueue = queue.SimpleQueue()
 
-    # ------------------------------------------------------------------ connection
-    def _connect(self) -> sqlite3.Connection:
-        if self._con is None:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            con.text_factory = lambda b: b.decode("utf-8", errors="replace")
-            con.execute("PRAGMA query_only = 1")
-            con.set_authorizer(self._authorize)
-            con.set_progress_handler(self._progress, 1000)
-            self._con = con
-        return self._con
+    # ------------------------------------------------------------------ the worker
+    def _start(self) -> str | None:
+        """Start the worker and open the database in it; the error text if that failed."""
+        proc = subprocess.Popen([sys.executable, "-I", "-S", _worker.__file__],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        self._proc, self._replies = proc, queue.SimpleQueue()
+        weakref.finalize(self, _stop, proc)
+        threading.Thread(target=_pump, args=(proc.stdout, self._replies), daemon=True).start()
+        config = {"uri": read_only_uri(self.path), "max_value_bytes": self.max_value_bytes,
+                  "max_memory": self.max_memory, "headroom": self.max_result_bytes,
+                  "progress_steps": PROGRESS_STEPS}
+        try:
+            _worker.write_message(proc.stdin, config)
+            reply = self._replies.get(timeout=WORKER_START_TIMEOUT)
+        except (OSError, queue.Empty):
+            reply = None
+        if reply is not None and reply[0] == "ready":
+            return None
+        self.close()
+        return f"cannot open the database: {reply[1] if reply else 'the worker did not start'}"
 
-    @staticmethod
-    def _authorize(action: int, *args: Any) -> int:
-        return sqlite3.SQLITE_OK if action in _ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
-
-    def _progress(self) -> int:
-        return 1 if time.perf_counter() > self._deadline else 0
-
-    def close(self) -> None:
-        """Close the connection (the engine reconnects on the next query)."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the worker process (a new one starts on the next query)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop(proc, kill=kill)
 
     def __enter__(self: _E) -> _E:  # noqa: PYI019 - typing.Self needs Python 3.11
         return self
@@ -312,34 +380,38 @@ class SQLiteEngine:
             Rows (at most ``max_rows``) or the error; never raises for a bad query.
         """
         if not isinstance(sql, str):
-            raise TypeError(f"SQLiteEngine.execute expects the query as str, got {type(sql).__name__}.")
+            raise TypeError(
+                f"SQLiteEngine.execute expects the query as str, got {type(sql).__name__}.")
         if self.cache and sql in self._results:
             return self._results[sql]
-        result = self._run(sql)
+        with self._lock:
+            result = self._run(sql)
         if self.cache:
             self._results[sql] = result
         return result
 
     def _run(self, sql: str) -> ExecutionResult:
-        con = self._connect()
+        if self._proc is None:
+            error = self._start()
+            if error is not None:
+                return ExecutionResult(rows=(), columns=(), error=error)
         start = time.perf_counter()
-        self._deadline = start + self.timeout
-        cursor = None
         try:
-            cursor = con.execute(sql)
-            rows = cursor.fetchmany(self.max_rows + 1)
-            columns = tuple(d[0] for d in cursor.description or ())
-        except Exception as exc:  # noqa: BLE001 - errors are results: sqlite3.Error, ValueError (NUL), ...
-            seconds = time.perf_counter() - start
-            message = str(exc) or type(exc).__name__
-            if isinstance(exc, sqlite3.OperationalError) and "interrupted" in message \
-                    and seconds >= self.timeout:
-                message = f"timeout: query ran longer than {self.timeout:g} s"
-            return ExecutionResult(rows=(), columns=(), error=message, seconds=seconds)
-        finally:
-            self._deadline = float("inf")
-            if cursor is not None:
-                cursor.close()
-        truncated = len(rows) > self.max_rows
-        return ExecutionResult(rows=tuple(rows[: self.max_rows]), columns=columns,
-                               truncated=truncated, seconds=time.perf_counter() - start)
+            _worker.write_message(self._proc.stdin,
+                                  (sql, self.timeout, self.max_rows, self.max_result_bytes))
+            reply = self._replies.get(timeout=1.25 * self.timeout + 0.05)
+        except queue.Empty:
+            reply = f"timeout: query ran longer than {self.timeout:g} s"
+        except OSError:
+            reply = None
+        seconds = time.perf_counter() - start
+        if not isinstance(reply, tuple):
+            code = self._proc.poll()
+            self.close(kill=True)
+            error = reply if isinstance(reply, str) else (
+                f"the query stopped the SQLite worker (exit code {code}); it probably ran out "
+                f"of memory")
+            return ExecutionResult(rows=(), columns=(), error=error, seconds=seconds)
+        error, columns, rows, truncated = reply
+        return ExecutionResult(rows=rows, columns=columns, error=error, truncated=truncated,
+                               seconds=seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ensel.generators.sql.engine import SQLiteEngine
+from ensel.generators.sql.engine import SQLiteEngine, read_only_uri
 
 __all__ = ["m_schema"]
 
@@ -63,7 +63,7 @@ def m_schema(database: str | Path | SQLiteEngine, *, db_id: str | None = None,
     if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 0:
         raise ValueError(f"The 'n_examples' parameter of m_schema must be an int >= 0. "
                          f"Got {n_examples!r} instead.")
-    con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    con = sqlite3.connect(read_only_uri(path), uri=True)
     con.text_factory = lambda b: b.decode("utf-8", errors="replace")
     try:
         tables = [r[0] for r in con.execute(
