@@ -269,7 +269,7 @@ class SQLiteEngine:
     Parameters
     ----------
     path : str or Path
-        The ``.sqlite`` file, opened with `read_only_uri` (no ``-wal`` / ``-shm`` files are
+        The ``.sqlite`` file, opened with ``read_only_uri`` (no ``-wal`` / ``-shm`` files are
         created), ``PRAGMA query_only`` and an authorizer that allows only reading (SELECT,
         reads, functions, recursive CTEs), so no candidate can change the database or attach
         another one.
