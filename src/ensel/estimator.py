@@ -1,11 +1,14 @@
 """SelectiveEnsemble: a scikit-learn estimator made of members and a combiner.
 
 Its ``predict`` runs, for each input, only the members the combiner selected (when the
-selection can be made without them), grouped by member and batched, and records the cost.
+selection can be made without them), grouped by member and batched -- stage by stage, in the
+combiner's order, for sequential policies such as `~ensel.combine.Cascade` -- and records the
+cost, weighted by the member costs (one unit each, the user's numbers, or measured seconds).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -33,17 +36,23 @@ def _needs_predictions(combiner: Any) -> bool:
     return bool(getattr(combiner, "selection_needs_predictions_", True))
 
 
+def _is_sequential(combiner: Any) -> bool:
+    """Whether the combiner runs the members itself, stage by stage (e.g. `Cascade`)."""
+    return callable(getattr(combiner, "run_sequential", None))
+
+
 class _SelectiveEnsembleBase(BaseEstimator):
     _task = "classification"
 
     def __init__(self, estimators: list[Any], combiner: Any = None, *,
                  selection_split: float = 0.25, cv: int | None = None,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, costs: Any = None) -> None:
         self.estimators = estimators
         self.combiner = combiner
         self.selection_split = selection_split
         self.cv = cv
         self.random_state = random_state
+        self.costs = costs
 
     # ------------------------------------------------------------------ fit
     def _check_init(self) -> list[tuple[str, Any]]:
@@ -60,6 +69,14 @@ class _SelectiveEnsembleBase(BaseEstimator):
         named = named_members(self.estimators or [])
         if not named:
             raise ValueError(f"{name} needs at least one member in 'estimators'.")
+        if not (self.costs is None or isinstance(self.costs, str) and self.costs == "measured"):
+            from ensel._validation import check_costs
+
+            if isinstance(self.costs, str) or np.ndim(self.costs) != 1:
+                raise ValueError(
+                    f"The 'costs' parameter of {name} must be None, 'measured' or one cost per "
+                    f"member (shape ({len(named)},)). Got {self.costs!r} instead.")
+            check_costs(self.costs, 1, [n for n, _ in named])
         return named
 
     def _default_combiner(self) -> Any:
@@ -104,27 +121,41 @@ class _SelectiveEnsembleBase(BaseEstimator):
                                                    stratify=stratify,
                                                    random_state=self.random_state)
             members = [(n, e) if f else (n, clone(e).fit(X[base_rows], y[base_rows]))
-                       for (n, e), f in zip(named, fitted)]
+                       for (n, e), f in zip(named, fitted, strict=True)]
             P = self._member_outputs(members, X[sel_rows])
         else:
             from sklearn.model_selection import cross_val_predict
 
             method = "predict_proba" if self._task == "classification" else "predict"
             columns = []
-            for (n, e), f in zip(named, fitted):
+            for (n, e), f in zip(named, fitted, strict=True):
                 if f:
                     columns.append(predict_member(n, e, X, self._task))
                 else:
                     columns.append(cross_val_predict(clone(e), X, y, cv=self.cv, method=method))
             P = np.stack(columns, axis=1)
             members = [(n, e) if f else (n, clone(e).fit(X, y))
-                       for (n, e), f in zip(named, fitted)]
+                       for (n, e), f in zip(named, fitted, strict=True)]
             sel_rows = rows
         self.members_ = members
         self.n_members_ = len(members)
+        self.costs_ = self._fit_costs(X[sel_rows])
         table = self._table(P, X[sel_rows], y[sel_rows])
         self.combiner_.fit(table)
         return self
+
+    def _fit_costs(self, X: np.ndarray) -> np.ndarray | None:
+        """Member costs ``[M]``: None (one unit each), the user's, or seconds per row."""
+        if self.costs is None:
+            return None
+        if not isinstance(self.costs, str):
+            return np.asarray(self.costs, dtype=np.float64)
+        seconds = []
+        for name, est in self.members_:
+            start = time.perf_counter()
+            predict_member(name, est, X, self._task)
+            seconds.append((time.perf_counter() - start) / max(1, len(X)))
+        return np.maximum(np.asarray(seconds), 1e-12)
 
     @staticmethod
     def _can_stratify(y: np.ndarray) -> bool:
@@ -155,10 +186,12 @@ class _SelectiveEnsembleBase(BaseEstimator):
 
     def _table(self, P: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> PredictionTable:
         names = [n for n, _ in self.members_]
+        costs = getattr(self, "costs_", None)
         if self._task == "classification":
-            return PredictionTable.from_arrays(P, y=y, X=X, members=names,
+            return PredictionTable.from_arrays(P, y=y, X=X, members=names, costs=costs,
                                                classes=self.classes_, task="classification")
-        return PredictionTable.from_arrays(P, y=y, X=X, members=names, task="regression")
+        return PredictionTable.from_arrays(P, y=y, X=X, members=names, task="regression",
+                                           costs=costs)
 
     # ------------------------------------------------------------------ predict
     def _selected_table(self, X: Any) -> tuple[PredictionTable, np.ndarray]:
@@ -166,7 +199,18 @@ class _SelectiveEnsembleBase(BaseEstimator):
         check_is_fitted(self, "members_")
         X = validate_data(self, X, reset=False)
         n, m = len(X), self.n_members_
-        if _needs_predictions(self.combiner_):
+        if _is_sequential(self.combiner_):
+            P = self._placeholder(n)
+
+            def fetch(j: int, rows: np.ndarray) -> np.ndarray:
+                P[rows, j] = self._run_member(j, X[rows])
+                return P[rows, j]
+
+            _, mask = self.combiner_.run_sequential(n, fetch)
+            mask = mask > 0
+            table = self._table(P, X, None)
+            evaluated = mask
+        elif _needs_predictions(self.combiner_):
             P = self._member_outputs(self.members_, X)
             table = self._table(P, X, None)
             mask = np.asarray(self.combiner_.select(table)) > 0
@@ -174,25 +218,34 @@ class _SelectiveEnsembleBase(BaseEstimator):
         else:
             P = self._placeholder(n)
             mask = np.asarray(self.combiner_.select(self._table(P, X, None))) > 0
-            for j, (name, est) in enumerate(self.members_):
+            for j in range(m):
                 rows = np.flatnonzero(mask[:, j])
                 if len(rows):
-                    out = predict_member(name, est, X[rows], self._task)
-                    if self._task == "classification":
-                        out = self._align_classes(name, est, out)
-                    P[rows, j] = out
+                    P[rows, j] = self._run_member(j, X[rows])
             table = self._table(P, X, None)
             evaluated = mask
         per_input = evaluated.sum(1)
+        costs = table.cost_matrix()
+        spent = (evaluated * costs).sum(1)
         self.last_cost_ = {
             "members_per_input": float(per_input.mean()) if n else 0.0,
             "fraction_of_full": float(per_input.mean() / m) if n else 0.0,
+            "cost_per_input": float(spent.mean()) if n else 0.0,
+            "cost_fraction": float(spent.sum() / costs.sum()) if n else 0.0,
             "member_evaluations": int(per_input.sum()),
             "full_ensemble_evaluations": int(n * m),
             "per_member": {name: int(evaluated[:, j].sum())
                            for j, (name, _) in enumerate(self.members_)},
         }
         return table, mask
+
+    def _run_member(self, j: int, X: np.ndarray) -> np.ndarray:
+        """Member ``j``'s predictions on ``X`` (class columns checked)."""
+        name, est = self.members_[j]
+        out = predict_member(name, est, X, self._task)
+        if self._task == "classification":
+            out = self._align_classes(name, est, out)
+        return out
 
     def _placeholder(self, n: int) -> np.ndarray:
         """Values for members that are not run; the combiner gives them zero weight."""
@@ -227,15 +280,23 @@ class SelectiveEnsemble(ClassifierMixin, _SelectiveEnsembleBase):
         Fit the combiner on ``cv``-fold out-of-fold predictions instead, then refit the members
         on all rows.
     random_state : int, default=0
+    costs : None, "measured" or array-like of shape (M,), default=None
+        What running each member costs: one unit each (None), your numbers (FLOPs, dollars,
+        seconds), or ``"measured"``: each member is timed on the selection part at `fit`
+        (seconds per row). The combiner sees them in its table (budgets are in these units)
+        and ``last_cost_`` weighs the members run by them.
 
     Attributes
     ----------
     members_ : list of (name, estimator)
     combiner_ : the fitted combiner
     classes_ : ndarray of shape (C,)
+    costs_ : ndarray of shape (M,) or None
+        The member costs used (None: one unit each).
     last_cost_ : dict
         After each prediction: ``members_per_input``, ``fraction_of_full`` (of the full
-        ensemble's member evaluations), ``member_evaluations``, ``per_member``.
+        ensemble's member evaluations), ``cost_per_input`` and ``cost_fraction`` (weighted by
+        ``costs_``), ``member_evaluations``, ``per_member``.
 
     Examples
     --------
