@@ -11,7 +11,7 @@ from ensel.combine import COMBINERS, Combiner, get_combiner
 
 EXPECTED = {"best-single", "vote", "average", "weighted-average", "stacking", "greedy", "ola",
             "lca", "knora-e", "knora-u", "meta-des", "neural", "e2e-cel", "oracle", "qo-es",
-            "qdo-es", "auto"}
+            "qdo-es", "auto", "cascade"}
 
 
 def test_registry_lists_every_method():

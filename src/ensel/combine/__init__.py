@@ -57,11 +57,13 @@ _PATHS: dict[str, str] = {
     "neural": "ensel.combine.neural:NeuralEnsembler",
     "e2e-cel": "ensel.combine.learned:DifferentiableSelector",
     "oracle": "ensel.combine.static:Oracle",
+    "cascade": "ensel.combine.cascade:Cascade",
 }
 
 _LAZY_CLASSES = {
     "NeuralEnsembler": "ensel.combine.neural",
     "DifferentiableSelector": "ensel.combine.learned",
+    "Cascade": "ensel.combine.cascade",
 }
 
 
@@ -151,6 +153,7 @@ __all__ = [
     "AutoCombiner",
     "Average",
     "BestSingle",
+    "Cascade",
     "Combiner",
     "DifferentiableSelector",
     "DynamicCombiner",
