@@ -29,6 +29,13 @@ def test_version_is_single_sourced():
     assert source in tables["tool.setuptools.dynamic"]
 
 
+def test_cli_reports_the_same_version(capsys):
+    from ensel.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"ensel {importlib.metadata.version('ensel')}"
+
+
 def test_changelog_lists_the_current_version():
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## \[([^\]]+)\]", changelog, flags=re.MULTILINE)
@@ -60,7 +67,9 @@ for name in DATASETS:
         loaded[name] = str(error)
     else:
         loaded[name] = [int(X.shape[0]), int(X.shape[1]), int(len(set(y.tolist())))]
-print(json.dumps({"file": ensel.__file__, "version": ensel.__version__, "loaded": loaded}))
+from importlib.metadata import version
+print(json.dumps({"file": ensel.__file__, "version": ensel.__version__,
+                  "metadata": version("ensel"), "loaded": loaded}))
 """
 
 
@@ -136,7 +145,9 @@ def test_built_wheel_runs_alone(tmp_path):
     work.mkdir()
     report = json.loads(_run([str(python), "-c", _WHEEL_CHECK], cwd=work).splitlines()[-1])
     assert Path(report["file"]).is_relative_to(tmp_path / "venv"), report["file"]
-    assert report["version"] == ensel.__version__
+    assert report["version"] == report["metadata"] == ensel.__version__
+    version = _run([str(python.parent / "ensel"), "--version"], cwd=work).strip()
+    assert version == f"ensel {ensel.__version__}"
     assert report["loaded"]["digits"] == [1797, 64, 10]
     data = package / "ensel" / "data"
     shipped_sets = [n for n in report["loaded"] if (data / f"{n}.csv.gz").is_file()]
