@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +38,6 @@ _RENAMED = {"hidden": "hidden_layer_sizes", "lr": "learning_rate",
 _NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
 _PAD = -1e4        # score given to absent candidates before a relaxation (finite on purpose)
 _LOG_FLOOR = 1e-4  # -log(sum z + floor): sparse relaxations put exact zeros on candidates
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread: these problems are tiny and thread start-up dominates."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _check_arrays(X: Any, mask: Any, correct: Any | None = None,
@@ -219,19 +205,17 @@ default="softmax"
 
     # ------------------------------------------------------------------ model
     def _build(self, n_features: int) -> Any:
+        """The scorer ``(..., F) -> (..., 1)``; a linear one starts at "all candidates equal"."""
         import torch
         from torch import nn
+
+        from ensel._training import mlp
 
         hidden = tuple(self.hidden_layer_sizes)
         with torch.random.fork_rng():
             torch.manual_seed(self.random_state)
-            layers: list[nn.Module] = []
-            width = n_features
-            for h in hidden:
-                layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(self.dropout)]
-                width = h
-            net = nn.Sequential(*layers, nn.Linear(width, 1, bias=bool(hidden)))
-            if not hidden:               # linear scorer: start from "all candidates equal"
+            net = mlp(n_features, hidden, 1, dropout=self.dropout, bias=bool(hidden))
+            if not hidden:
                 nn.init.zeros_(net[-1].weight)
         return net
 
@@ -241,23 +225,21 @@ default="softmax"
         Xs = (X - self.mean_) / self.scale_
         return self.net_(torch.from_numpy(Xs.astype(np.float32))).squeeze(-1)
 
-    def _log_selection(self, scores: Any, mask: Any, topk: Any) -> Any:
-        """log z: log of the relaxed 1-hot selection, shape (Q, K)."""
+    def _selection(self, topk: Any) -> Any:
+        """``log z(scores, mask)``: log of the relaxed 1-hot selection, shape (Q, K)."""
         import torch
 
         if topk is None:
-            return torch.log_softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-        filled = torch.where(mask, scores, torch.full_like(scores, _PAD))
-        z = topk(filled, 1, method=self.method, dim=-1, **(self.method_options or {}))
-        return torch.log(z.clamp_min(0) + _LOG_FLOOR)
+            return lambda scores, mask: torch.log_softmax(
+                scores.masked_fill(~mask, float("-inf")), dim=-1)
+        method, options = self.method, dict(self.method_options or {})
 
-    def _objective(self, scores: Any, mask: Any, correct: Any, penalty: Any, topk: Any) -> Any:
-        import torch
+        def log_relaxed(scores: Any, mask: Any) -> Any:
+            filled = torch.where(mask, scores, torch.full_like(scores, _PAD))
+            z = topk(filled, 1, method=method, dim=-1, **options)
+            return torch.log(z.clamp_min(0) + _LOG_FLOOR)
 
-        logz = self._log_selection(scores, mask, topk)
-        picked = torch.logsumexp(logz.masked_fill(~correct, float("-inf")), dim=-1)
-        w = self.net_[0].weight
-        return -picked.mean() + self.alpha * (penalty * w.pow(2)).sum()
+        return log_relaxed
 
     def _resolve_topk(self) -> Any:
         if self.method == "softmax":
@@ -308,41 +290,26 @@ default="softmax"
 
     def _train(self, X: np.ndarray, mask: np.ndarray, correct: np.ndarray,
                pen: np.ndarray) -> float:
-        """Optimise ``net_`` on the questions with a correct candidate; the final objective."""
+        """Optimise ``net_`` with the one trainer (full batch); the final objective."""
         import torch
 
-        topk = self._resolve_topk()
-        mt, ct = torch.from_numpy(mask), torch.from_numpy(correct)
-        pen_t = torch.from_numpy(pen)
+        from ensel._training import Job, TrainOptions, threads, train
 
-        def objective() -> Any:
-            return self._objective(self._scores(X), mt, ct, pen_t, topk)
-
-        with torch.random.fork_rng(), _one_thread():
-            torch.manual_seed(self.random_state)
-            self.net_.train()
-            if self.solver == "lbfgs":
-                opt = torch.optim.LBFGS(self.net_.parameters(), lr=1.0, max_iter=self.max_iter,
-                                        line_search_fn="strong_wolfe", tolerance_grad=1e-6,
-                                        tolerance_change=1e-9)
-
-                def closure() -> Any:
-                    opt.zero_grad()
-                    loss = objective()
-                    loss.backward()
-                    return loss
-
-                opt.step(closure)
-            else:
-                opt = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
-                for _ in range(self.max_iter):
-                    opt.zero_grad()
-                    loss = objective()
-                    loss.backward()
-                    opt.step()
-        self.net_.eval()
-        with torch.no_grad():
-            return float(objective())
+        Xs = ((X - self.mean_) / self.scale_).astype(np.float32)
+        objective = _ListwiseLoss(Xs, mask, correct, pen, alpha=float(self.alpha),
+                                  select=self._selection(self._resolve_topk()))
+        options = TrainOptions(learning_rate=self.learning_rate, alpha=0.0,
+                               max_epochs=self.max_iter, batch_size=None,
+                               n_iter_no_change=None, solver=self.solver,
+                               random_state=self.random_state, name=type(self).__name__)
+        rows = np.arange(len(Xs))
+        job = Job(build=lambda: self._build(Xs.shape[2]), objective=objective,
+                  train_rows=rows, val_rows=None, options=options)
+        with threads(1):
+            self.net_ = train(job).net
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.random_state)    # "perturbed" draws noise here too
+                return float(objective.loss(self.net_, rows, None, None))
 
     def loss(self, X: Any, mask: Any, correct: Any) -> float:
         """Mean ``-log`` softmax probability of the correct candidates (questions with one).
@@ -387,10 +354,12 @@ default="softmax"
         """
         import torch
 
+        from ensel._training import threads
+
         check_is_fitted(self, "net_", msg=_NOT_FITTED)
         X, mask = _check_arrays(X, mask, n_features=self.n_features_)
         self.net_.eval()
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), threads(1):
             s = self._scores(X).numpy().astype(np.float32)
         return np.where(mask, s, -np.inf).astype(np.float32)
 
@@ -490,7 +459,8 @@ default="softmax"
             self.mean_ = tensors.pop("mean").numpy()
             self.scale_ = tensors.pop("scale").numpy()
             self.net_ = self._build(self.n_features_)
-            self.net_.load_state_dict({k[4:]: v for k, v in tensors.items()})
+            self.net_.load_state_dict(_renumber({k[4:]: v for k, v in tensors.items()},
+                                                self.net_))
         except Exception as exc:  # safetensors' own error, KeyError, shape mismatch
             raise ValueError(f"{weights} does not hold the weights of this {type(self).__name__} "
                              f"({type(exc).__name__}: {exc}).") from exc
@@ -504,3 +474,55 @@ def _check_penalty(penalty: Any, n_features: int) -> np.ndarray:
         raise ValueError(f"'penalty' must hold {n_features} non-negative numbers, one per "
                          f"feature. Got shape {pen.shape} instead.")
     return pen
+
+
+class _ListwiseLoss:
+    """The listwise k = 1 loss on standardised training arrays (`ensel._training.Objective`).
+
+    ``-log sum_{j correct} z_j`` averaged over the questions of a batch, plus the L2 penalty
+    ``alpha * sum(penalty * w**2)`` on the first layer's weights.
+    """
+
+    def __init__(self, X: np.ndarray, mask: np.ndarray, correct: np.ndarray, penalty: np.ndarray,
+                 *, alpha: float, select: Any) -> None:
+        import torch
+
+        self.X = torch.from_numpy(X)                     # [Q, K, F]
+        self.mask = torch.from_numpy(mask)               # [Q, K]
+        self.correct = torch.from_numpy(correct)         # [Q, K]
+        self.penalty = torch.from_numpy(penalty)         # [F]
+        self.alpha = alpha
+        self.select = select
+
+    def noise(self, n_rows: int, rng: np.random.Generator) -> None:
+        return None
+
+    def loss(self, model: Any, rows: np.ndarray, noise: Any, generator: Any) -> Any:
+        import torch
+
+        idx = torch.from_numpy(np.asarray(rows))
+        scores = model(self.X[idx]).squeeze(-1)
+        logz = self.select(scores, self.mask[idx])
+        picked = torch.logsumexp(logz.masked_fill(~self.correct[idx], float("-inf")), dim=-1)
+        w = model[0].weight
+        return -picked.mean() + self.alpha * (self.penalty * w.pow(2)).sum()
+
+    def evaluate(self, net: Any, rows: np.ndarray) -> tuple[float, float]:
+        return float(self.loss(net, rows, None, None)), float("nan")
+
+
+def _renumber(state: dict[str, Any], net: Any) -> dict[str, Any]:
+    """Saved layer numbers -> ``net``'s: the i-th saved layer is ``net``'s i-th Linear.
+
+    ensel 0.1 put a Dropout after every hidden layer even at ``dropout=0``, so the output
+    layer of its one-hidden-layer scorer is number 3 where `ensel._training.mlp` makes it 2.
+    """
+    from torch import nn
+
+    saved = sorted({int(key.split(".", 1)[0]) for key in state})
+    linear = [i for i, module in enumerate(net) if isinstance(module, nn.Linear)]
+    if len(saved) != len(linear):
+        return state                                    # load_state_dict names the mismatch
+    number = dict(zip(saved, linear, strict=True))
+    return {f"{number[int(key.split('.', 1)[0])]}.{key.split('.', 1)[1]}": value
+            for key, value in state.items()}
