@@ -19,6 +19,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -84,7 +85,8 @@ def run_cell(sel: Any, test: Any, *, cv: int) -> dict[str, dict[str, Any]]:
     for key, metric in (("auto", None), ("auto-accuracy", "accuracy")):
         start = time.perf_counter()
         auto = AutoCombiner(cv=cv, metric=metric).fit(sel)
-        out[key] = _score(auto, test, time.perf_counter() - start) | {"chosen": auto.best_}
+        out[key] = _score(auto, test, time.perf_counter() - start) | {
+            "chosen": auto.best_, "cv_results": auto.cv_results_}
     return out
 
 
@@ -160,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder of saved tables (<dataset>-<pool>-<seed>-<rows>/sel, test)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write every per-seed record (with AutoCombiner's cv_results_)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -170,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for (dataset, pool), runs in results.items():
         print_cell(dataset, pool, runs)
     print_targets(results)
+    if args.json is not None:
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps({f"{d}/{p}": runs for (d, p), runs in results.items()},
+                                  indent=1))
+        tmp.replace(args.json)
     return 0
 
 

@@ -201,8 +201,9 @@ def _key(counts: np.ndarray) -> tuple[int, ...]:
 
 def _parent(rng: np.random.Generator, n: int, other_than: int = -1) -> int:
     """The best (position 0) or, with probability 1/2, a random parent; not ``other_than``."""
-    choices = [i for i in range(n) if i != other_than]
-    return choices[0] if rng.random() < 0.5 else int(rng.choice(choices))
+    skip = 0 <= other_than < n
+    i = 0 if rng.random() < 0.5 else int(rng.integers(n - skip))
+    return i + int(skip and i >= other_than)
 
 
 def propose(rng: np.random.Generator, parents: np.ndarray, seen: set[tuple[int, ...]],
@@ -224,15 +225,18 @@ def propose(rng: np.random.Generator, parents: np.ndarray, seen: set[tuple[int, 
         child = parents[first].copy()
         mutate = True
         if len(parents) > 1 and rng.random() < crossover_probability:
-            lo, hi = np.sort(rng.choice(k + 1, size=2, replace=False))
+            a, b = int(rng.integers(k + 1)), int(rng.integers(k))
+            lo, hi = min(a, b + (b >= a)), max(a, b + (b >= a))      # two distinct points
             child[lo:hi] = parents[_parent(rng, len(parents), other_than=first)][lo:hi]
             mutate = rng.random() < 0.5
         if mutate:
             child[rng.integers(k)] += 1
-        if child.sum() == 0 or _key(child) in seen:
+        if child.sum() == 0:
             continue
-        seen.add(_key(child))
-        children.append(child)
+        key = _key(child)
+        if key not in seen:
+            seen.add(key)
+            children.append(child)
     return np.asarray(children, dtype=np.int64).reshape(-1, k)
 
 
