@@ -171,9 +171,11 @@ def _frontier_figure(rows: list, sweep: list, facts: Mapping[str, Any], dataset:
         P.frontier(rows, sweep, oracle=facts["oracle_accuracy"],
                    best_single=facts["best_single"], n_members=facts["n_members"]),
         f"accuracy against members per input, {dataset} / {pool}",
-        "Test accuracy against the members that must run per input. The labelled points make "
-        "the frontier: nothing cheaper is more accurate. The dashed red line is the "
-        "DifferentiableSelector at k = 1, 2, …")
+        "How to read it: each point is a combiner's test accuracy against the members it must "
+        "run per input (further left is cheaper); its number leads to the key under the plot, "
+        "which names every combiner at that point (equal results share one). Bold numbers and "
+        "the grey step make the frontier: nothing cheaper is as accurate. The dashed red line "
+        "is the DifferentiableSelector at k = 1, 2, …")
 
 
 def _entry_figures(entry: Mapping[str, Any] | None, rows: list, dataset: str,

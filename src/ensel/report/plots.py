@@ -63,11 +63,16 @@ def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any
              oracle: float, best_single: float, n_members: int | None) -> Figure:
     """Accuracy against members evaluated per input: the cost/accuracy frontier.
 
+    Every point is numbered, most accurate first, and the key under the plot names the
+    combiners at each point (combiners with equal cost and accuracy share one point and one
+    number), so each one can be found even where points or lines coincide. Bold numbers are
+    on the frontier: nothing cheaper is as accurate.
+
     Parameters
     ----------
     rows : sequence of mapping
-        Per-combiner means (`ensel.report.tables.summarise`), with ``accuracy`` and
-        ``members_per_input``.
+        Per-combiner means (`ensel.report.tables.summarise`), with ``combiner``,
+        ``accuracy`` and ``members_per_input``.
     sweep : sequence of mapping
         Means of the DifferentiableSelector at fixed k (drawn as a connected line).
     oracle, best_single : float
@@ -78,54 +83,160 @@ def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = frontier([{"combiner": "average", "accuracy": 0.9, "members_per_input": 3.0},
+    ...                 {"combiner": "stacking", "accuracy": 0.9, "members_per_input": 3.0}],
+    ...                [], oracle=0.97, best_single=0.85, n_members=3)
+    >>> [t.get_text() for t in fig.legends[0].get_texts()][-1]
+    '1  average, stacking: 0.900 at 3'
     """
-    fig, ax = _new()
     points = [r for r in [*rows, *sweep] if r["combiner"] != "oracle"
               and _finite(r["accuracy"]) and _finite(r["members_per_input"])]
-    xs = np.array([r["members_per_input"] for r in points], dtype=float)
-    ys = np.array([r["accuracy"] for r in points], dtype=float)
-    ax.scatter(xs, ys, c=[_color(r) for r in points], s=36, zorder=3, edgecolors="white",
-               linewidths=0.6)
-    # Pareto frontier: the best accuracy reachable at each cost or less
-    order = np.lexsort((-ys, xs))
-    front, best = [], -np.inf
-    for i in order:
-        if ys[i] > best:
-            front.append(i)
-            best = ys[i]
+    groups = _point_groups(points)
+    keys = [_key_text(i + 1, g) for i, g in enumerate(groups)]
+    n_lines = sum(k.count("\n") + 1 for k in keys) + 4
+    fig, ax = _new((_SIZE[0], 3.4 + 0.075 * n_lines))
+    xs = np.array([g[0] for g in groups], dtype=float)
+    ys = np.array([g[1] for g in groups], dtype=float)
+    colors = [_group_color(g[2]) for g in groups]
+    ax.scatter(xs, ys, c=colors, s=30, zorder=3, edgecolors="white", linewidths=0.6)
+    front = _front(xs, ys)
     if front:
-        fx = [xs[i] for i in front]
-        fy = [ys[i] for i in front]
+        fx, fy = list(xs[front]), list(ys[front])
         ax.step(fx + [max(xs.max(), n_members or xs.max())], fy + [fy[-1]], where="post",
                 color="#555", lw=1, alpha=0.6, zorder=2, label="frontier")
-        right = n_members or xs.max()
-        for i in front:
-            left_half = xs[i] < 0.6 * right
-            ax.annotate(points[i]["combiner"], (xs[i], ys[i]), textcoords="offset points",
-                        xytext=(5, 6) if left_half else (-4, 6),
-                        ha="left" if left_half else "right", fontsize=7.5,
-                        color=_color(points[i]))
     good = [r for r in sweep if _finite(r["accuracy"]) and _finite(r["members_per_input"])]
     if good:
-        ax.plot([r["members_per_input"] for r in good], [r["accuracy"] for r in good], "o--",
-                color=SELECTOR_COLOR, ms=4, lw=1, alpha=0.8, label="e2e-cel, k = 1, 2, …")
+        ax.plot([r["members_per_input"] for r in good], [r["accuracy"] for r in good], "--",
+                color=SELECTOR_COLOR, lw=1, alpha=0.8, label="e2e-cel, k = 1, 2, …")
     if _finite(oracle):
         ax.axhline(oracle, color=REFERENCE_COLOR, ls="--", lw=1, label=f"oracle {oracle:.3f}")
     if _finite(best_single):
         ax.axhline(best_single, color="#999", ls=":", lw=1,
                    label=f"best single {best_single:.3f}")
+    ax.set_xlim(0, (n_members or (xs.max() if len(xs) else 1)) + 0.6)
+    low = [v for v in [*ys, best_single] if _finite(v)]
+    high = [v for v in [*ys, oracle] if _finite(v)]
+    if low:
+        span = max(high) - min(low)
+        ax.set_ylim(max(0.0, min(low) - 0.06 * span - 0.005),
+                    min(1.0, max(high) + 0.06 * span + 0.005))
+    _number_points(ax, xs, ys, colors, set(front))
+    handles, labels = ax.get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles += [Line2D([], [], ls="", marker="o", ms=4, color=c) for c in colors]
+    fig.legend(handles, labels + keys, loc="outside lower center", ncols=2, fontsize=6.8,
+               frameon=False, handlelength=1.6, columnspacing=1.2)
     ax.set_xlabel("members evaluated per input")
     ax.set_ylabel("test accuracy")
-    if n_members:
-        ax.set_xlim(0, n_members + 0.6)
-    low = [v for v in [*ys, best_single] if _finite(v)]
-    if low:
-        ax.set_ylim(max(0.0, min(low) - 0.02), min(1.0, max([*ys, oracle]) + 0.01)
-                    if _finite(oracle) else min(1.0, ys.max() + 0.01))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower right")
-    ax.set_title("cost / accuracy", fontsize=10)
+    ax.set_title("cost / accuracy (numbers: see the key below)", fontsize=10)
     return fig
+
+
+def _point_groups(points: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, list[str]]]:
+    """``(cost, accuracy, names)`` of each distinct point, most accurate (then cheapest) first."""
+    groups: dict[tuple[float, float], list[str]] = {}
+    for r in points:
+        key = (round(float(r["members_per_input"]), 2), round(float(r["accuracy"]), 4))
+        groups.setdefault(key, []).append(str(r["combiner"]))
+    return sorted(((x, y, names) for (x, y), names in groups.items()),
+                  key=lambda g: (-g[1], g[0]))
+
+
+def _group_color(names: Sequence[str]) -> str:
+    if any(n.startswith("e2e-cel") for n in names):
+        return SELECTOR_COLOR
+    if all(n.startswith("deslib:") for n in names):
+        return PEER_COLOR
+    return ENSEL_COLOR
+
+
+def _key_text(number: int, group: tuple[float, float, list[str]], width: int = 46) -> str:
+    import textwrap
+
+    x, y, names = group
+    text = f"{number}  {', '.join(names)}: {y:.3f} at {x:g}"
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent="     ",
+                                   break_on_hyphens=False))
+
+
+def _front(xs: np.ndarray, ys: np.ndarray) -> list[int]:
+    """Indices on the Pareto frontier (the best accuracy at each cost or less), by cost."""
+    front, best = [], -np.inf
+    for i in np.lexsort((-ys, xs)):
+        if ys[i] > best:
+            front.append(int(i))
+            best = ys[i]
+    return front
+
+
+def _spread(values: np.ndarray, gap: float, low: float = 0.03,
+            high: float = 0.95) -> np.ndarray:
+    """Label positions (axes fractions) near ``values``, at least ``gap`` apart, in order.
+
+    Labels that would overlap form a block centred on their points, kept in ``[low, high]``
+    where it fits.
+
+    Examples
+    --------
+    >>> _spread(np.array([0.5, 0.5, 0.1]), gap=0.1).round(2).tolist()
+    [0.45, 0.55, 0.1]
+    """
+    order = np.argsort(values, kind="stable")
+    blocks: list[list[float]] = []          # [first position, labels, sum of their targets]
+    for target in np.asarray(values, dtype=float)[order]:
+        blocks.append([target, 1, target])
+        while True:
+            last = blocks[-1]
+            size = (last[1] - 1) * gap
+            last[0] = min(max(last[2] / last[1] - size / 2, low), high - size)
+            if len(blocks) > 1 and blocks[-2][0] + blocks[-2][1] * gap > last[0] + 1e-12:
+                first = blocks.pop(-2)
+                last[1] += first[1]
+                last[2] += first[2]
+            else:
+                break
+    out = np.empty(len(order))
+    out[order] = [start + j * gap for start, n, _ in blocks for j in range(int(n))]
+    return out
+
+
+def _columns(fx: np.ndarray, width: float = 0.05) -> list[np.ndarray]:
+    """Indices of points grouped into columns: neighbours closer than ``width`` in x."""
+    order = np.argsort(fx, kind="stable")
+    columns, current = [], [order[0]]
+    for i in order[1:]:
+        if fx[i] - fx[current[-1]] < width:
+            current.append(i)
+        else:
+            columns.append(np.array(current))
+            current = [i]
+    return [*columns, np.array(current)]
+
+
+def _number_points(ax: Any, xs: np.ndarray, ys: np.ndarray, colors: Sequence[str],
+                   bold: set[int]) -> None:
+    """Write each point's number beside it; the numbers of one column are spread apart."""
+    if not len(xs):
+        return
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    fx, fy = (xs - x0) / (x1 - x0), (ys - y0) / (y1 - y0)
+    gap = 9.5 / 72 / 2.5                     # 9.5 pt in an axes about 2.5 inches tall
+    for column in _columns(fx):
+        right = fx[column].max() > 0.88      # at the right edge: numbers go on the left
+        lx = fx[column].min() - 0.02 if right else fx[column].max() + 0.02
+        for i, ly in zip(column, _spread(fy[column], gap), strict=True):
+            lead = abs(ly - fy[i]) > 0.012 or abs(lx - fx[i]) > 0.03
+            ax.annotate(str(i + 1), (xs[i], ys[i]), xytext=(lx, ly), textcoords="axes fraction",
+                        ha="right" if right else "left", va="center", fontsize=7.5,
+                        color=colors[i], fontweight="bold" if i in bold else "normal",
+                        annotation_clip=False,
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": colors[i],
+                                    "alpha": 0.6, "shrinkA": 1, "shrinkB": 2} if lead else None)
 
 
 def reliability(curves: Mapping[str, Mapping[str, Sequence[Any]]],
@@ -154,13 +265,14 @@ def reliability(curves: Mapping[str, Mapping[str, Sequence[Any]]],
     wanted += [r["combiner"] for r in rows if r["combiner"] != "oracle"]
     shown = [n for n in dict.fromkeys(wanted) if n in curves][:limit]
     colors = [SELECTOR_COLOR, "#2e6da4", "#e67e22", "#8e44ad", "#16a085", "#7f8c8d"]
-    for name, color in zip(shown, colors):
+    for name, color in zip(shown, colors, strict=False):        # at most 6
         curve = curves[name]
         pairs = [(c, a) for c, a, n in zip(curve["confidence"], curve["accuracy"],
-                                           curve["counts"]) if n and _finite(c) and _finite(a)]
+                                           curve["counts"], strict=False)
+                 if n and _finite(c) and _finite(a)]
         if not pairs:
             continue
-        cx, ay = zip(*pairs)
+        cx, ay = zip(*pairs, strict=True)
         label = name if not _finite(ece.get(name)) else f"{name} (ECE {ece[name]:.3f})"
         ax.plot(cx, ay, "o-", color=color, ms=3.5, lw=1.2, label=label)
     ax.set_xlim(0, 1.01)
@@ -248,11 +360,20 @@ def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
     sweep : sequence of mapping
         Means per k with ``k``, ``accuracy`` and ``accuracy_std``.
     references : mapping of str to float
-        Horizontal lines, e.g. ``{"stacking": 0.95, "best single": 0.73}``.
+        Horizontal lines, e.g. ``{"stacking": 0.95, "best single": 0.73}``. References with
+        the same value (to 3 decimals) share one line labelled with every name, so none hides
+        under another.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = accuracy_vs_k([{"k": 1, "accuracy": 0.9, "accuracy_std": 0.0}],
+    ...                     {"stacking": 0.958, "average": 0.958})
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['stacking = average 0.958', 'e2e-cel at fixed k']
     """
     fig, ax = _new()
     rows = [r for r in sweep if _finite(r["accuracy"])]
@@ -269,9 +390,12 @@ def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
                 label="e2e-cel at fixed k")
     styles = ["--", "-.", ":", (0, (5, 2, 1, 2))]
     colors = [ENSEL_COLOR, "#e67e22", "#999", REFERENCE_COLOR]
-    for (name, value), ls, color in zip(references.items(), styles, colors):
+    shared: dict[str, list[str]] = {}
+    for name, value in references.items():
         if _finite(value):
-            ax.axhline(value, ls=ls, color=color, lw=1, label=f"{name} {value:.3f}")
+            shared.setdefault(f"{value:.3f}", []).append(name)
+    for (value, names), ls, color in zip(shared.items(), styles, colors, strict=False):
+        ax.axhline(float(value), ls=ls, color=color, lw=1, label=f"{' = '.join(names)} {value}")
     ax.set_xticks(ks)
     if values:
         span = [*values, *near]
@@ -281,7 +405,7 @@ def accuracy_vs_k(sweep: Sequence[Mapping[str, Any]],
     ax.set_xlabel("k (members selected per input)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower right")
+    ax.legend(fontsize=7.5, loc="best")
     ax.set_title("e2e-cel accuracy against k", fontsize=10)
     return fig
 
