@@ -78,7 +78,7 @@ def benchmark(
 
     console = Console(stderr=True)
     if not console.is_terminal:       # logs and CI: wide enough for the summary table
-        console = Console(stderr=True, width=120)
+        console = Console(stderr=True, width=150)
     plan = plan_benchmark(suite=suite, table=table, combiners=combiners, seeds=seeds,
                           ks=_ks(ks), datasets=_split(datasets), pools=_split(pools),
                           max_rows=max_rows, deslib=deslib, split_seed=split_seed)
