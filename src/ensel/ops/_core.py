@@ -171,32 +171,54 @@ class Workspace(NamedTuple):
     buf64: tuple[Tensor, Tensor]      # float64 scratch                            [B, M] x 2
     buf32: tuple[Tensor, Tensor] | None   # float32 scratch on the same memory     [B, M] x 2
     out: Tensor                       # the result, dtype of c; holds y32 until the end
+    centred: bool = False             # y centred on the k-th largest score (wide rows)
 
 
-def workspace(c: Tensor, epsilon: float) -> Workspace:
+#: Rows whose scaled scores span more than this are centred on their k-th largest score.
+WIDE = 1e4
+#: Scaled scores of such rows are clamped to +-SATURATE: an entry that far (in units of
+#: epsilon) from the k-th largest score is exactly 0 or 1 in the mask either way (the
+#: thresholds of both relaxations are then within 64 units of it), and no spread of finite
+#: scores can overflow.
+SATURATE = 1e6
+
+
+def workspace(c: Tensor, epsilon: float, k: int) -> Workspace:
     """Scaled scores and scratch for ``c[B, M]`` (float32 or float64).
 
-    ``y = (c - max c) / epsilon`` per row: shifting by the row maximum keeps the threshold
-    near 0 (so its rounding stays small) and puts every score in ``(-inf, 0]``. For float32
-    ``c`` a float32 copy feeds a cheap first solve whose result starts the float64 one.
+    ``y = (c - max c) / epsilon`` per row, which keeps the threshold near 0 (so its rounding
+    stays small). When some row spans more than `WIDE` (in units of epsilon) that shift
+    would lose the entries the threshold separates -- ``[1e20, -1e20, 0, 1]`` minus ``1e20``
+    rounds 0 and 1 together -- so every row is instead centred on its k-th largest score
+    ``c_(k)`` and clamped to ``[-SATURATE, SATURATE]`` (``centred=True``): the threshold is
+    then within a few units of 0 for any spread of finite scores, up to ``1e308``. For
+    float32 ``c`` a float32 copy feeds a cheap first solve whose result starts the float64
+    one.
     """
     b, m = c.shape
     y64 = c.to(WORK_DTYPE, copy=True)
-    y64.sub_(y64.amax(-1, keepdim=True))
+    top = y64.amax(-1, keepdim=True)
+    centred = bool(b) and bool(((top - y64.amin(-1, keepdim=True)) > WIDE * epsilon).any())
+    if centred:
+        y64.sub_(torch.kthvalue(y64, m - k + 1, dim=-1, keepdim=True).values)
+    else:
+        y64.sub_(top)
     if epsilon != 1.0:
         y64.div_(epsilon)
+    if centred:
+        y64.clamp_(-SATURATE, SATURATE)
     flat = torch.empty(2 * b * m, dtype=WORK_DTYPE, device=c.device)
     buf64 = (flat[: b * m].view(b, m), flat[b * m:].view(b, m))
     out = torch.empty_like(c, memory_format=torch.contiguous_format)
     if c.dtype != torch.float32:
-        return Workspace(y64, None, buf64, None, out)
+        return Workspace(y64, None, buf64, None, out, centred)
     out.copy_(y64)
     flat32 = flat.view(torch.float32)
     buf32 = (flat32[: b * m].view(b, m), flat32[b * m: 2 * b * m].view(b, m))
-    return Workspace(y64, out, buf64, buf32, out)
+    return Workspace(y64, out, buf64, buf32, out, centred)
 
 
-Bracket = Callable[[Tensor, int], tuple[Tensor, Tensor, Tensor]]
+Bracket = Callable[[Tensor, int, bool], tuple[Tensor, Tensor, Tensor]]
 FAndSlope = Callable[[Tensor, int, tuple[Tensor, Tensor]],
                     Callable[[Tensor], tuple[Tensor, Tensor]]]
 Polish = Callable[[Tensor, int, Tensor, tuple[Tensor, Tensor]], Tensor]
@@ -216,15 +238,15 @@ def two_phase_threshold(
     For float32 input the float64 solve stops at ``|s(t) - k| <= 8e-12 (M + k + ...)`` (far
     below float32 resolution) instead of at float64 rounding.
 
-    ``bracket(y, k) -> (lo, hi, t0)``; ``f_and_slope(y, k, buffers)`` builds the function
-    handed to :func:`solve_threshold`; ``polish(y, k, t, buffers)`` (optional) improves a
-    nearly exact root.
+    ``bracket(y, k, centred) -> (lo, hi, t0)`` (``centred``: see `workspace`);
+    ``f_and_slope(y, k, buffers)`` builds the function handed to :func:`solve_threshold`;
+    ``polish(y, k, t, buffers)`` (optional) improves a nearly exact root.
     """
     y64 = ws.y64
-    lo, hi, t0 = bracket(y64, k)
+    lo, hi, t0 = bracket(y64, k, ws.centred)
     polished = False
     if ws.y32 is not None and ws.y32.shape[0]:
-        lo32, hi32, t32 = bracket(ws.y32, k)
+        lo32, hi32, t32 = bracket(ws.y32, k, ws.centred)
         t32 = solve_threshold(ws.y32, k, f_and_slope(ws.y32, k, ws.buf32), lo32, hi32, t32,
                               max_iter=30, atanh_step=atanh_step)
         start = t32.to(WORK_DTYPE)

@@ -7,7 +7,9 @@ For scores ``c`` and ``epsilon > 0``,
 
 with ``H(p) = -p log p - (1 - p) log(1 - p)``. ``tau`` is found per row by safeguarded Newton
 (vectorised, float64) on the smooth, decreasing ``s(t) = sum sigmoid(c/epsilon - t)``,
-bracketed by ``[min c/epsilon - L, max c/epsilon - L]`` with ``L = log(k / (M - k))``. For
+bracketed by ``[min c/epsilon - L, max c/epsilon - L]`` with ``L = log(k / (M - k))``; scores
+spread wider than ``1e4 epsilon`` are centred on their k-th largest instead (see
+``ensel.ops._core.workspace``), so the constraint holds for any spread of finite scores. For
 ``k = M`` the answer is exactly all ones.
 
 Backward (exact): with ``d = z (1 - z) / epsilon``, ``dz/dc = diag(d) - d d^T / sum(d)``, so
@@ -28,11 +30,26 @@ from ensel.ops._core import check_positive, two_phase_threshold, workspace
 __all__ = ["entropic_topk"]
 
 
-def _bracket(y: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``lo, hi, t0`` with ``s(lo) >= k >= s(hi)`` for rows of ``y`` whose maximum is 0."""
+def _bracket(y: Tensor, k: int, centred: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """``lo, hi, t0`` with ``s(lo) >= k >= s(hi)`` for rows of ``y``.
+
+    Rows whose maximum is 0: with ``L = log(k / (M - k))``, ``sigmoid(L) = k / M``, so
+    ``s(min y - L) >= k >= s(max y - L)``.
+
+    Rows whose k-th largest is 0 (``centred``, wide rows): with ``L = log M``, at ``hi = L``
+    the ``M - k + 1`` entries ``<= 0`` add less than 1 and the other ``k - 1`` less than 1
+    each, so ``s(hi) < k``; at ``y_(k+1) - L`` the top ``k + 1`` entries add
+    ``(k + 1) M / (M + 1) >= k``; at ``-64`` the top ``k`` entries are exactly 1 in float64;
+    ``lo`` is the larger of the two, so the threshold stays within ``[-64, log M]``.
+    """
     m = y.shape[-1]
+    if centred:
+        big_l = math.log(m)
+        below = torch.kthvalue(y, m - k, dim=-1).values          # y_(k+1)
+        lo = (below - big_l).clamp_min(-64.0)
+        hi = torch.full_like(lo, big_l)
+        return lo, hi, torch.zeros_like(lo).clamp(lo, hi)
     shift = math.log(k / (m - k))
-    # sigmoid(shift) = k / M, so s(min y - shift) >= k >= s(max y - shift).
     lo = y.amin(-1) - shift
     hi = torch.full_like(lo, -shift)
     t0 = (y.mean(-1) - shift).clamp(lo, hi)   # exact when the scores of a row are all equal
@@ -59,7 +76,7 @@ class _EntropicTopK(torch.autograd.Function):
         m = c.shape[-1]
         if k == m:
             return torch.ones_like(c)
-        ws = workspace(c, epsilon)
+        ws = workspace(c, epsilon, k)
         t = two_phase_threshold(ws, k, _bracket, _f_and_slope, atanh_step=True)
         z = torch.sub(ws.y64, t.unsqueeze(-1), out=ws.buf64[0]).sigmoid_()
         return ws.out.copy_(z)

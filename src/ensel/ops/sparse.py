@@ -28,10 +28,18 @@ from ensel.ops._core import check_positive, two_phase_threshold, workspace
 __all__ = ["sparse_topk"]
 
 
-def _bracket(y: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``lo, hi, t0`` with ``s(lo) >= k >= s(hi)`` for rows of ``y`` whose maximum is 0."""
+def _bracket(y: Tensor, k: int, centred: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """``lo, hi, t0`` with ``s(lo) >= k >= s(hi)`` for rows of ``y``.
+
+    Rows whose k-th largest is 0 (``centred``, wide rows): at ``t = 0`` only the ``k - 1``
+    entries above 0 count, each at most 1, so ``s(0) <= k - 1``; at ``t = -1`` the top ``k``
+    entries are saturated, so ``s(-1) >= k``.
+    """
     m = y.shape[-1]
-    # s(min y - k/M) >= M * (k/M) = k and s(max y - k/M) <= k: a bracket without sorting.
+    if centred:
+        lo = torch.full(y.shape[:-1], -1.0, dtype=y.dtype, device=y.device)
+        return lo, torch.zeros_like(lo), torch.full_like(lo, -0.5)
+    # rows whose maximum is 0: s(min y - k/M) >= M * (k/M) = k and s(max y - k/M) <= k
     lo = y.amin(-1) - k / m
     hi = torch.full_like(lo, -k / m)
     if k == 1:
@@ -73,7 +81,7 @@ class _SparseTopK(torch.autograd.Function):
         m = c.shape[-1]
         if k == m:
             return torch.ones_like(c)
-        ws = workspace(c, epsilon)
+        ws = workspace(c, epsilon, k)
         t = two_phase_threshold(ws, k, _bracket, _f_and_slope, _exact_step)
         z = torch.sub(ws.y64, t.unsqueeze(-1), out=ws.buf64[0]).clamp_(0.0, 1.0)
         return ws.out.copy_(z)
