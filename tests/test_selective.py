@@ -291,3 +291,28 @@ def test_selective_vote_errors():
     with pytest.raises(ValueError, match=r"SelectiveVote supports classification tables only; "
                                          r"got a regression table"):
         SelectiveVote().fit(regression)
+
+
+# ---------------------------------------------------------------------------- MAPIE
+def test_mapie_prediction_sets_around_a_selective_ensemble():
+    mapie_classification = pytest.importorskip("mapie.classification")
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    from ensel import SelectiveEnsemble
+
+    X, y = load_digits(return_X_y=True)
+    rows = np.random.default_rng(0).permutation(len(y))
+    X, y = X[rows] / 16.0, y[rows]
+    ensemble = SelectiveEnsemble([("lr", LogisticRegression(max_iter=500)), ("nb", GaussianNB())],
+                                 Stacking()).fit(X[:900], y[:900])
+    mapie = mapie_classification.SplitConformalClassifier(ensemble, confidence_level=0.9,
+                                                          prefit=True)
+    mapie.conformalize(X[900:1350], y[900:1350])
+    labels, sets = mapie.predict_set(X[1350:])
+    assert sets.shape == (447, 10, 1)
+    np.testing.assert_array_equal(labels, ensemble.predict(X[1350:]))
+    covered = sets[np.arange(447), y[1350:], 0].mean()
+    assert covered >= 0.86                          # 0.9 marginal; 0.904 measured on 447 rows
+    assert sets.sum(axis=1).mean() < 2              # informative sets, not every class
