@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 PARTS = ("coverage", "guarantee", "consistency", "distill")
+METHODS = ("stacking", "best single", "e2e-cel")
 RISKS = (0.05, 0.02)
 
 
@@ -58,14 +59,19 @@ def load_or_make(dataset: str, pool: str, seed: int, cache: Path | None,
     return sel, test
 
 
-def fit_combiners(sel: Any, seed: int, epochs: int | None) -> dict[str, Any]:
-    """Stacking, the best single member and e2e-CEL, fitted on the selection table."""
+def fit_combiners(sel: Any, seed: int, epochs: int | None,
+                  methods: Sequence[str] = METHODS) -> dict[str, Any]:
+    """Stacking, the best single member and e2e-CEL (those in ``methods``), fitted on ``sel``."""
     from ensel.combine import BestSingle, Stacking
-    from ensel.combine.learned import DifferentiableSelector
 
-    options = {} if epochs is None else {"max_epochs": epochs}
-    return {"stacking": Stacking().fit(sel), "best single": BestSingle().fit(sel),
-            "e2e-cel": DifferentiableSelector(random_state=seed, **options).fit(sel)}
+    def selector() -> Any:
+        from ensel.combine.learned import DifferentiableSelector
+
+        options = {} if epochs is None else {"max_epochs": epochs}
+        return DifferentiableSelector(random_state=seed, **options)
+
+    makers = {"stacking": Stacking, "best single": BestSingle, "e2e-cel": selector}
+    return {name: makers[name]().fit(sel) for name in methods}
 
 
 def coverage_rows(models: dict[str, Any], test: Any, seed: int) -> list[dict[str, Any]]:
@@ -190,15 +196,19 @@ def _seconds(fn: Any, repeats: int = 3) -> float:
     return float(best)
 
 
-def distill_rows(dataset: str, seed: int, max_rows: int | None) -> list[dict[str, Any]]:
-    """Stacking, the best single member and an MLP student distilled from stacking."""
+def distill_tables(dataset: str, seed: int, max_rows: int | None,
+                   cache: Path | None) -> tuple[Any, Any, Any, list | None, np.ndarray]:
+    """Selection, test and base-train tables of the natural pool, its members (None when the
+    tables come from ``cache``) and the test inputs."""
     from ensel import PredictionTable
-    from ensel.combine import BestSingle, Stacking
     from ensel.datasets import load_dataset
-    from ensel.distill import distill
-    from ensel.metrics import gap_closed, log_loss
     from ensel.protocol import natural_pool, split_protocol
 
+    where = None if cache is None else cache / f"{dataset}-natural-{seed}-{max_rows or 'all'}"
+    if where is not None and (where / "base" / "table.json").is_file():
+        sel, test, base = (PredictionTable.load(where / n, mmap=False)
+                           for n in ("sel", "test", "base"))
+        return sel, test, base, None, np.asarray(test.X)
     X, y = load_dataset(dataset)
     if max_rows is not None and max_rows < len(y):
         from sklearn.model_selection import train_test_split
@@ -206,9 +216,29 @@ def distill_rows(dataset: str, seed: int, max_rows: int | None) -> list[dict[str
         X, _, y, _ = train_test_split(X, y, train_size=max_rows, stratify=y, random_state=seed)
     s = split_protocol(X, y, random_state=seed)
     members = natural_pool(s.X_base, s.y_base, random_state=seed)
-    sel = PredictionTable.from_estimators(members, s.X_sel, s.y_sel)
-    test = PredictionTable.from_estimators(members, s.X_test, s.y_test)
-    base = PredictionTable.from_estimators(members, s.X_base, s.y_base)
+    tables = [PredictionTable.from_estimators(members, Xp, yp) for Xp, yp in
+              ((s.X_sel, s.y_sel), (s.X_test, s.y_test), (s.X_base, s.y_base))]
+    if where is not None:
+        for name, table in zip(("sel", "test", "base"), tables, strict=True):
+            if not (where / name).exists():
+                table.save(where / name)
+    return (*tables, members, s.X_test)
+
+
+def distill_rows(dataset: str, seed: int, max_rows: int | None,
+                 cache: Path | None = None) -> list[dict[str, Any]]:
+    """Stacking, the best single member and an MLP student distilled from stacking.
+
+    The student learns from the base-train and selection rows (no labels). Predict times are
+    on the test rows; stacking's includes running its members (NaN when the tables come from
+    the cache, without the fitted members).
+    """
+    from ensel import PredictionTable
+    from ensel.combine import BestSingle, Stacking
+    from ensel.distill import distill
+    from ensel.metrics import gap_closed, log_loss
+
+    sel, test, base, members, X_test = distill_tables(dataset, seed, max_rows, cache)
     teacher, best = Stacking().fit(sel), BestSingle().fit(sel)
     transfer = PredictionTable.from_arrays(
         np.concatenate([base.P, sel.P]), X=np.concatenate([base.X, sel.X]),
@@ -216,14 +246,14 @@ def distill_rows(dataset: str, seed: int, max_rows: int | None) -> list[dict[str
     start = time.perf_counter()
     student = distill(teacher, transfer, random_state=seed)
     fit_seconds = time.perf_counter() - start
-    best_member = members[best.best_][1]
     probas = {"stacking": teacher.predict_proba(test), "best single": best.predict_proba(test),
-              "student": _aligned(student, s.X_test, sel.classes)}
-    seconds = {
-        "stacking": _seconds(lambda: teacher.predict_proba(
-            PredictionTable.from_estimators(members, s.X_test))),
-        "best single": _seconds(lambda: best_member.predict_proba(s.X_test)),
-        "student": _seconds(lambda: student.predict_proba(s.X_test))}
+              "student": _aligned(student, X_test, sel.classes)}
+    seconds = {"stacking": float("nan"), "best single": float("nan"),
+               "student": _seconds(lambda: student.predict_proba(X_test))}
+    if members is not None:
+        seconds["stacking"] = _seconds(lambda: teacher.predict_proba(
+            PredictionTable.from_estimators(members, X_test)))
+        seconds["best single"] = _seconds(lambda: members[best.best_][1].predict_proba(X_test))
     acc = {n: float(np.mean(p.argmax(1) == test.y)) for n, p in probas.items()}
     return [{"method": n, "seed": seed, "accuracy": acc[n], "nll": log_loss(test.y, p),
              "predict_ms": 1e3 * seconds[n],
@@ -299,7 +329,7 @@ def run(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                 if not (want_cov or want_guarantee):
                     continue
                 sel, test = load_or_make(dataset, pool, seed, args.cache, args.max_rows)
-                models = fit_combiners(sel, seed, args.selector_epochs)
+                models = fit_combiners(sel, seed, args.selector_epochs, args.methods)
                 tag = {"dataset": dataset, "pool": pool, "seed": seed}
                 if want_cov:
                     results["coverage"] += [{**tag, **r} for r in coverage_rows(models, test, seed)]
@@ -313,7 +343,8 @@ def run(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
         if "distill" in args.parts:
             for dataset in args.distill_datasets:
                 results["distill"] += [{"dataset": dataset, **r}
-                                       for r in distill_rows(dataset, seed, args.max_rows)]
+                                       for r in distill_rows(dataset, seed, args.max_rows,
+                                                             args.cache)]
     return results
 
 
@@ -324,7 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pools", nargs="+", default=["specialists", "natural"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-rows", type=int, default=None, help="subsample (smoke runs)")
-    parser.add_argument("--cache", type=Path, default=None, help="folder of cached tables")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        help="combiners of the coverage and guarantee parts")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder of cached tables (DATASET-POOL-SEED-ROWS/{sel,test,base})")
     parser.add_argument("--splits", type=int, default=100, help="calibration/test splits")
     parser.add_argument("--guarantee-dataset", default="letter")
     parser.add_argument("--guarantee-pool", default="natural")
