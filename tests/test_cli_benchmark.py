@@ -280,3 +280,36 @@ def test_missing_matplotlib_hint_is_printed_literally(tmp_path, monkeypatch):
     paths = _Runner(plan, tmp_path, "ensel benchmark", console).write(final=True, wall=0.0)
     assert "report" not in paths and (tmp_path / "results.json").is_file()
     assert "(pip install ensel[report])" in console.file.getvalue()
+
+
+def test_selection_and_test_parts_must_share_classes(tmp_path):
+    root = tmp_path / "parts"
+    _table().save(root / "selection")
+    t = _table(seed=1)
+    PredictionTable.from_arrays(t.P, y=np.array(["x", "y", "z"])[t.y], X=t.X,
+                                members=t.members, classes=["x", "y", "z"]).save(root / "test")
+    with pytest.raises(ValueError, match=r"different classes \(\['a', 'b', 'c'\] vs "
+                                         r"\['x', 'y', 'z'\]\)"):
+        plan_benchmark(table=root)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seeds": 0}, "The 'seeds' parameter of plan_benchmark must be an int >= 1. Got 0"),
+    ({"max_rows": 5}, "The 'max_rows' parameter of plan_benchmark must be an int >= 20. Got 5"),
+    ({"split_seed": -1}, "The 'split_seed' parameter of plan_benchmark must be an int >= 0"),
+    ({"ks": [2, 0]}, "The 'ks' parameter of plan_benchmark must be an int >= 1. Got 0"),
+    ({"seeds": True}, "The 'seeds' parameter of plan_benchmark must be an int >= 1. Got True"),
+])
+def test_plan_benchmark_number_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plan_benchmark(datasets=["digits"], combiners=["average", "e2e-cel"], **kwargs)
+
+
+def test_deslib_combiner_errors_before_importing_deslib():
+    from ensel.benchmark import DESlibCombiner
+
+    with pytest.raises(ValueError, match=r"The 'method' parameter of DESlibCombiner must be one "
+                                         r"of \[.*'knora-e'.*\]. Got 'nope' instead"):
+        DESlibCombiner("nope", None).fit(_table())
+    with pytest.raises(ValueError, match="DESlib's knora-e needs the inputs X; the table has none"):
+        DESlibCombiner("knora-e", None).fit(_table(with_X=False))

@@ -71,3 +71,15 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="'items' has 1 entries but 'keys' has 2"):
         group_candidates(["a", "b"], items=["a"], equal=lambda u, v: True)
     assert isinstance(g, Groups)
+
+
+def test_unknown_lazy_names_raise_attribute_error() -> None:
+    import ensel.generators
+    import ensel.generators.sql
+
+    with pytest.raises(AttributeError, match="module 'ensel.generators' has no attribute 'nope'"):
+        ensel.generators.nope  # noqa: B018
+    with pytest.raises(AttributeError,
+                       match="module 'ensel.generators.sql' has no attribute 'nope'"):
+        ensel.generators.sql.nope  # noqa: B018
+    assert ensel.generators.ListwiseSelector.__name__ == "ListwiseSelector"

@@ -84,7 +84,8 @@ class Plan:
 
 def _check_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"The '{name}' parameter must be an int >= {low}. Got {value!r} instead.")
+        raise ValueError(f"The '{name}' parameter of plan_benchmark must be an int >= {low}. "
+                         f"Got {value!r} instead.")
     return int(value)
 
 

@@ -96,11 +96,8 @@ class Groups:
             return 0
         scores = [float(w[m].sum()) for m in self.members]
         best = max(scores)
-        # members are ordered by first candidate
-        for m, s in zip(self.members, scores, strict=True):
-            if s >= best - 1e-9:
-                return m[0]
-        raise AssertionError("unreachable")  # pragma: no cover
+        # members are ordered by first candidate: the first group within 1e-9 of the best
+        return next(m[0] for m, s in zip(self.members, scores, strict=True) if s >= best - 1e-9)
 
 
 def group_candidates(
