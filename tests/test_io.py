@@ -167,7 +167,8 @@ def test_write_json_refuses_nan(tmp_path):
 
 
 @pytest.mark.parametrize("content, match", [
-    (b'{"format": "ensel.Demo", "vers', r"h.json is not valid JSON \(Unterminated string.*, line 1 column 26\).*truncated"),
+    (b'{"format": "ensel.Demo", "vers',
+     r"h.json is not valid JSON \(Unterminated string.*, line 1 column 26\).*truncated"),
     (b'\xff\xfe{}', r"h.json is not valid UTF-8 \(byte 0\)"),
     (b'[1, 2]', r"h.json must hold a JSON object; got list"),
     (b'{"format": "other", "version": 1}', r"h.json is not a ensel.Demo header: .*'other'"),
@@ -177,7 +178,8 @@ def test_write_json_refuses_nan(tmp_path):
     (b'{"format": "ensel.Demo", "k": 1}', r"format version None;"),
     (b'{"format": "ensel.Demo", "version": 1, "k": 1, "kk": 2}', r"unknown key\(s\) \['kk'\]"),
     (b'{"format": "ensel.Demo", "version": 1}', r"h.json lacks the key\(s\) \['k'\]"),
-    (b'{"format": "ensel.Demo", "version": 1, "k": NaN}', r"not valid JSON \(NaN is not a valid JSON value\)"),
+    (b'{"format": "ensel.Demo", "version": 1, "k": NaN}',
+     r"not valid JSON \(NaN is not a valid JSON value\)"),
 ])
 def test_read_json_bad_headers(tmp_path, content, match):
     (tmp_path / "h.json").write_bytes(content)
@@ -215,3 +217,11 @@ def test_read_npy_never_unpickles(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"missing.npy not found"):
         _io.read_npy(tmp_path / "missing.npy")
     assert _io.read_npy(_io.write_npy(tmp_path / "a.npy", np.eye(2)), mmap=True)[1, 1] == 1.0
+
+
+def test_a_file_in_the_way_is_named(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"Cannot write .*f/a/b.json: .*f is a file"):
+        _io.write_json(tmp_path / "f" / "a" / "b.json", {})
+    with pytest.raises(NotADirectoryError, match=r"Cannot write .*f/t: .*f is a file, not a"):
+        _io.atomic_directory(tmp_path / "f" / "t").open()

@@ -114,7 +114,8 @@ def test_collect_and_save_write_the_same_header(tmp_path):
     collected = collect_predictions([("lr", LogisticRegression().fit(X, y))], X, y=y,
                                     out=tmp_path / "c")
     collected.save(tmp_path / "s")
-    assert (tmp_path / "c" / "table.json").read_text() == (tmp_path / "s" / "table.json").read_text()
+    header = (tmp_path / "c" / "table.json").read_text()
+    assert header == (tmp_path / "s" / "table.json").read_text()
 
 
 def test_interrupted_collect_keeps_the_old_table(tmp_path):

@@ -82,10 +82,21 @@ def _fsync_path(path: Path, *, directory: bool = False) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     """fsync every file under ``folder``, then every folder, deepest first."""
-    for root, dirs, files in os.walk(folder, topdown=False):
+    for root, _dirs, files in os.walk(folder, topdown=False):
         for name in files:
             _fsync_path(Path(root) / name)
         _fsync_path(Path(root), directory=True)
+
+
+def _make_parent(path: Path) -> None:
+    """Create the folder of ``path``; a file in the way is named in the error."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"Cannot write {path}: {parent} is a file, not a folder.")
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sibling(path: Path, kind: str) -> Path:
@@ -122,7 +133,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"Cannot write the file {path}: it is a folder.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     tmp = _sibling(path, _TMP)
     try:
         yield tmp
@@ -409,7 +420,7 @@ class AtomicDirectory:
         if self.tmp is not None:
             raise RuntimeError(f"The atomic save to {self.path} is already open.")
         self._check_target()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(self.path)
         self.tmp = _sibling(self.path, _TMP)
         self.tmp.mkdir()
         return self.tmp

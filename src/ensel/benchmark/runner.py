@@ -622,6 +622,7 @@ class _Runner:
 
     # ------------------------------------------------------------------ output
     def write(self, *, final: bool, wall: float) -> dict[str, Path]:
+        from ensel._io import write_text
         from ensel.report.results import load_results, write_results
         from ensel.report.tables import markdown
 
@@ -632,7 +633,7 @@ class _Runner:
                                           self.records, self.plots)}
         document = load_results(paths["results"])
         paths["markdown"] = self.out / "results.md"
-        paths["markdown"].write_text(markdown(document) + "\n")
+        write_text(paths["markdown"], markdown(document) + "\n")
         if final:
             try:
                 import matplotlib  # noqa: F401

@@ -114,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except (ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (ValueError, OSError) as exc:       # bad input, or a path that cannot be used
+        typer.echo("error: " + " ".join(str(exc).split()), err=True)   # always one line
         return 2
     except Exception as exc:
         # usage errors (click's, or the copy typer vendors) carry their own exit code

@@ -332,7 +332,6 @@ def write_report(document: Mapping[str, Any] | str | Path, path: str | Path) -> 
         document = load_results(document)
     else:
         check_results(document)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(document), encoding="utf-8")
-    return path
+    from ensel._io import write_text
+
+    return write_text(Path(path), render_report(document))   # atomic; creates the folder

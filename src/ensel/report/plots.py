@@ -35,9 +35,17 @@ def to_png(fig: Figure, *, dpi: int = _DPI) -> bytes:
     -------
     bytes
     """
+    import matplotlib
+    from matplotlib.text import Text
+
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    # names come from users ('$\\frac{' in a member name): print them, never parse them as
+    # mathtext; texts made while drawing (new ticks) read the rc setting
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 

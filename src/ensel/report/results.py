@@ -109,8 +109,9 @@ def write_results(path: str | Path, header: Mapping[str, Any],
     document = {"format": FORMAT, "version": VERSION, "header": round_floats(header),
                 "records": round_floats(list(records)), "plots": round_floats(list(plots))}
     check_results(document, source=str(path))
-    path.write_text(dumps(document))
-    return path
+    from ensel._io import write_text
+
+    return write_text(path, dumps(document))      # atomic: a crash keeps the previous file
 
 
 def dumps(document: Mapping[str, Any]) -> str:
