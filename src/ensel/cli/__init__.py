@@ -34,11 +34,11 @@ class _PlainHelp:
 
 
 class _Command(_PlainHelp, TyperCommand):
-    pass
+    """A command with plain help screens."""
 
 
 class _Group(_PlainHelp, TyperGroup):
-    pass
+    """A group (``ensel``, ``ensel sql``, ``ensel data``) with plain help screens."""
 
 
 def _plain_help(typer_app: typer.Typer) -> None:
