@@ -331,7 +331,8 @@ class QOES(_PopulationSelection):
     ----------
     n_iterations : int, default=50
         Budget: ``n_iterations * M`` ensembles are evaluated in all (the members alone
-        included), as many as GES with ``n_iterations`` additions.
+        included; ``M`` counts members with distinct predictions), as many as GES with
+        ``n_iterations`` additions.
     population_size : int, default=16
         Ensembles kept from one generation to the next.
     batch_size : int, default=20
@@ -401,7 +402,8 @@ class QDOES(_PopulationSelection):
     ----------
     n_iterations : int, default=50
         Budget: ``n_iterations * M`` ensembles are evaluated in all (the members alone
-        included), as many as GES with ``n_iterations`` additions.
+        included; ``M`` counts members with distinct predictions), as many as GES with
+        ``n_iterations`` additions.
     n_bins : int, default=4
         Bins per descriptor (at most ``n_bins ** 2`` elites).
     batch_size : int, default=20
