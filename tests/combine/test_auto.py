@@ -167,3 +167,23 @@ def test_predict_proba_on_regression_names_autocombiner(reg_tables):
     with pytest.raises(ValueError, match="AutoCombiner.predict_proba is defined for "
                                          "classification"):
         auto.predict_proba(reg_tables[1])
+
+
+def test_inside_selective_ensemble_runs_only_what_the_winner_selects():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier
+
+    from ensel import SelectiveEnsemble
+
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=4, random_state=0)
+    members = [("lr", LogisticRegression()), ("nb", GaussianNB()),
+               ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
+    auto = AutoCombiner(candidates=["best-single", "average"], cv=3)
+    ens = SelectiveEnsemble(members, auto).fit(X, y)
+    assert ens.combiner_.best_ in ("best-single", "average")
+    assert ens.score(X, y) > 0.8
+    selection = ens.select(X)
+    used = 1 if ens.combiner_.best_ == "best-single" else 3
+    assert selection.shape == (300, 3) and ((selection > 0).sum(axis=1) == used).all()
