@@ -325,8 +325,8 @@ def register_engine(name: str, engine: Engine) -> None:
 
 
 def engine_names() -> tuple[str, ...]:
-    """Every engine name a learned model accepts."""
-    return tuple(dict.fromkeys([*_ENGINES, *_ENGINE_MODULES]))
+    """Every engine name a learned model accepts: ``"local"``, then the others sorted."""
+    return ("local", *sorted((set(_ENGINES) | set(_ENGINE_MODULES)) - {"local"}))
 
 
 def get_engine(name: str) -> Engine:
