@@ -144,16 +144,12 @@ def test_user_table_without_inputs_skips_dynamic_combiners(tmp_path, capsys):
 
 
 def test_a_failing_combiner_is_recorded_and_exits_1(tmp_path, capsys, monkeypatch):
-    from ensel.benchmark import runner
+    from ensel.combine.static import Vote
 
-    real = runner._make
+    def broken(self, table):
+        raise RuntimeError("deliberately broken")
 
-    class Broken:
-        def fit(self, table):
-            raise RuntimeError("deliberately broken")
-
-    monkeypatch.setattr(runner, "_make",
-                        lambda name, seed: Broken() if name == "vote" else real(name, seed))
+    monkeypatch.setattr(Vote, "fit", broken)
     path = _table().save(tmp_path / "t")
     code = main(["benchmark", "--table", str(path), "--combiners", "average,vote",
                  "--out", str(tmp_path / "out")])

@@ -15,6 +15,7 @@ from ensel.generators import ListwiseSelector
 from ensel.generators.sql import (
     SQLiteDatabases,
     SQLSelector,
+    choose_groups,
     database_folds,
     evaluate_selection,
     execute_questions,
@@ -256,17 +257,19 @@ def test_training_is_deterministic(hidden_layer_sizes: tuple) -> None:
 
 # ---------------------------------------------------------------------------- the gate
 def test_gate_keeps_consensus_unless_a_close_group_wins_by_the_margin() -> None:
-    from ensel.generators.sql.selector import _gate
-
     scores = np.array([[0.0, 1.0, 3.0], [0.0, 0.4, -np.inf], [2.0, 1.0, 0.0]])
     mask = np.array([[True, True, True], [True, True, False], [True, True, True]])
     cons = np.array([0, 0, 1])
     sizes = np.array([[5, 4, 1], [3, 3, 0], [2, 4, 1]])
-    assert _gate(scores, mask, cons, sizes, np.inf, None).tolist() == [0, 0, 1]   # consensus
-    assert _gate(scores, mask, cons, sizes, -np.inf, None).tolist() == [2, 1, 0]  # argmax
-    assert _gate(scores, mask, cons, sizes, 0.5, None).tolist() == [2, 0, 0]
-    assert _gate(scores, mask, cons, sizes, 0.5, 1).tolist() == [1, 0, 1]   # group 2: 4 behind
-    assert _gate(scores, mask, cons, sizes, 0.0, 0).tolist() == [0, 1, 1]   # ties only
+    def gate(margin: float, vote_gap: int | None) -> list[int]:
+        return choose_groups(scores, mask, cons, sizes, margin=margin,
+                             vote_gap=vote_gap).tolist()
+
+    assert gate(np.inf, None) == [0, 0, 1]          # consensus
+    assert gate(-np.inf, None) == [2, 1, 0]         # argmax
+    assert gate(0.5, None) == [2, 0, 0]
+    assert gate(0.5, 1) == [1, 0, 1]                # group 2 is 4 votes behind
+    assert gate(0.0, 0) == [0, 1, 1]                # ties only
 
 
 def test_sql_selector_gate_is_chosen_by_cv_and_round_trips(executed: list,

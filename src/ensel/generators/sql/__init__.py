@@ -36,6 +36,7 @@ from ensel.generators.sql.evaluate import evaluate_selection, method_picks
 _LAZY = {
     "m_schema": "ensel.generators.sql.schema",
     "SQLSelector": "ensel.generators.sql.selector",
+    "choose_groups": "ensel.generators.sql.selector",
     "database_folds": "ensel.generators.sql.selector",
     "system_accuracies": "ensel.generators.sql.selector",
     "group_features": "ensel.generators.sql.features",
@@ -51,6 +52,7 @@ __all__ = [
     "SQLSelector",
     "SQLiteDatabases",
     "SQLiteEngine",
+    "choose_groups",
     "database_folds",
     "evaluate_selection",
     "execute_questions",

@@ -15,7 +15,7 @@ from ensel.generators.selector import CONFIG, ListwiseSelector, _upgrade_params
 from ensel.generators.sql.data import ExecutedQuestion
 from ensel.generators.sql.features import UNPENALIZED, feature_names, group_features
 
-__all__ = ["SQLSelector", "database_folds", "system_accuracies"]
+__all__ = ["SQLSelector", "choose_groups", "database_folds", "system_accuracies"]
 
 _NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
 _META_KEYS = ("systems", "system_accuracy", "feature_names", "alpha", "params")
@@ -80,14 +80,46 @@ def _consensus_groups(executed: Sequence[ExecutedQuestion], width: int
     return cons, sizes
 
 
-def _gate(scores: np.ndarray, mask: np.ndarray, cons: np.ndarray, sizes: np.ndarray,
-          margin: float, vote_gap: int | None) -> np.ndarray:
-    """Chosen group per question: consensus unless a group beats its score by > ``margin``.
+def choose_groups(scores: np.ndarray, mask: np.ndarray, consensus: np.ndarray,
+                  sizes: np.ndarray, *, margin: float, vote_gap: int | None) -> np.ndarray:
+    """The gate of :class:`SQLSelector`: consensus unless a group outscores it by > ``margin``.
 
-    Only groups at most ``vote_gap`` votes behind consensus may override (``None``: any).
-    ``margin = -inf`` is the plain argmax (equal scores: the earliest group); ``inf`` is
-    consensus.
+    Only groups at most ``vote_gap`` votes behind the consensus group may override it.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (Q, G)
+        Score of every result group of every question.
+    mask : ndarray of shape (Q, G), bool
+        Present groups.
+    consensus : ndarray of shape (Q,), int
+        The consensus group of each question.
+    sizes : ndarray of shape (Q, G), int
+        Votes (candidates) of each group.
+    margin : float
+        How much higher than the consensus group's score a group must score to override it;
+        ``-inf`` is the plain argmax of the scores (equal scores: the earliest group),
+        ``inf`` is consensus.
+    vote_gap : int or None
+        Largest vote deficit of an overriding group (``0``: only groups tied with consensus;
+        ``None``: any).
+
+    Returns
+    -------
+    ndarray of shape (Q,), int
+        The chosen group of each question.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[0.0, 1.0, 3.0]])
+    >>> mask, sizes = np.ones((1, 3), dtype=bool), np.array([[5, 4, 1]])
+    >>> choose_groups(scores, mask, np.array([0]), sizes, margin=0.5, vote_gap=None).tolist()
+    [2]
+    >>> choose_groups(scores, mask, np.array([0]), sizes, margin=0.5, vote_gap=1).tolist()
+    [1]
     """
+    cons = consensus
     q = np.arange(len(cons))
     if np.isneginf(margin):
         return np.argmax(np.where(mask, scores, -np.inf), axis=1)
@@ -130,9 +162,9 @@ class _Data:
 
     def pick(self, scores: np.ndarray, rows: np.ndarray, margin: float,
              vote_gap: int | None) -> np.ndarray:
-        """The gate's chosen group on ``rows`` (see :func:`_gate`)."""
-        return _gate(scores[rows], self.mask[rows], self.cons[rows], self.sizes[rows], margin,
-                     vote_gap)
+        """The gate's chosen group on ``rows`` (see :func:`choose_groups`)."""
+        return choose_groups(scores[rows], self.mask[rows], self.cons[rows], self.sizes[rows],
+                             margin=margin, vote_gap=vote_gap)
 
 
 @dataclass
@@ -470,7 +502,8 @@ default="softmax"
         X, mask, _ = self._features(executed, self.system_accuracy_)
         cons, sizes = _consensus_groups(executed, mask.shape[1])
         scores = self.scorer_.decision_function(X, mask)
-        groups = _gate(scores, mask, cons, sizes, self.margin_, self.vote_gap_)
+        groups = choose_groups(scores, mask, cons, sizes, margin=self.margin_,
+                               vote_gap=self.vote_gap_)
         return np.array([eq.groups.members[g][0] if eq.groups.n_groups else 0
                          for eq, g in zip(executed, groups, strict=True)], dtype=np.int64)
 
