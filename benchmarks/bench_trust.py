@@ -279,7 +279,9 @@ def _mean_table(records: list[dict[str, Any]], keys: Sequence[str], columns: Seq
     lines = ["  ".join(f"{k:<14}" for k in keys) + "".join(f"{c:>10}" for c in columns)
              + f"{'seeds':>7}"]
     for key, rows in groups.items():
-        values = [np.nanmean([r[c] for r in rows]) for c in columns]
+        with warnings.catch_warnings():             # an all-NaN column prints nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = [np.nanmean([r[c] for r in rows]) for c in columns]
         lines.append("  ".join(f"{str(k):<14}" for k in key)
                      + "".join(" " + fmt.format(v) for v in values) + f"{len(rows):>7}")
     return lines
@@ -317,8 +319,18 @@ def report(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(out)
 
 
+def write_json(path: Path | None, results: dict[str, list[dict[str, Any]]]) -> None:
+    """All records so far, written atomically (a temporary sibling renamed into place)."""
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=float))
+    tmp.replace(path)
+
+
 def run(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """Every requested part; returns the records per part."""
+    """Every requested part; returns the records per part (``--json`` is rewritten as they
+    come, so an interrupted run keeps what it measured)."""
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
     guarantee_on = (args.guarantee_dataset, args.guarantee_pool)
     for seed in args.seeds:
@@ -335,16 +347,19 @@ def run(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                     results["coverage"] += [{**tag, **r} for r in coverage_rows(models, test, seed)]
                 if want_guarantee:
                     results["guarantee"] += guarantee_rows(models, test, seed, args.splits)
+                write_json(args.json, results)
                 print(f"# {dataset}/{pool} seed {seed} done", file=sys.stderr, flush=True)
         if "consistency" in args.parts:
             for dataset in args.consistency_datasets:
                 results["consistency"] += consistency_rows(dataset, seed, args.members,
                                                            args.max_rows)
+                write_json(args.json, results)
         if "distill" in args.parts:
             for dataset in args.distill_datasets:
                 results["distill"] += [{"dataset": dataset, **r}
                                        for r in distill_rows(dataset, seed, args.max_rows,
                                                              args.cache)]
+                write_json(args.json, results)
     return results
 
 
@@ -368,17 +383,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--selector-epochs", type=int, default=None,
                         help="max_epochs of e2e-CEL (default: the library's)")
     parser.add_argument("--json", type=Path, default=None, help="write all records here")
+    parser.add_argument("--tables-from", type=Path, nargs="+", default=None,
+                        help="print the tables of earlier --json files (merged) and stop")
     args = parser.parse_args(argv)
+    if args.tables_from is not None:
+        merged: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for path in args.tables_from:
+            for part, records in json.loads(path.read_text()).items():
+                merged[part] += records
+        print(report(merged))
+        return 0
     if args.splits < 1 or min(args.members) < 1:
         parser.error("--splits and --members must be >= 1")
     start = time.perf_counter()
     results = run(args)
     print(report(results))
     print(f"\n(wall {time.perf_counter() - start:.0f} s)")
-    if args.json is not None:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=1, default=float))
-        tmp.replace(args.json)
+    write_json(args.json, results)
     return 0
 
 
