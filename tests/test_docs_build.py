@@ -30,6 +30,9 @@ pytest.importorskip("sphinx")
 pytest.importorskip("numpydoc")
 pytest.importorskip("myst_parser")
 
+# one build per test run: under ``pytest -n 2 --dist loadgroup`` these tests share one worker
+pytestmark = pytest.mark.xdist_group("docs_build")
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
