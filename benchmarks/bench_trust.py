@@ -128,7 +128,11 @@ def guarantee_rows(models: dict[str, Any], test: Any, seed: int, n_splits: int, 
 
 def mlp_ensembles(dataset: str, seed: int, n_members: int,
                   max_rows: int | None) -> tuple[list[Any], list[Any], Any, np.ndarray]:
-    """Two independent ensembles of ``n_members`` MLPs (seeds differ) on one base-train split."""
+    """Two independent ensembles of ``n_members`` MLPs (seeds differ) on one base-train split.
+
+    Members are the natural pool's MLP, ``MLPClassifier((64,), max_iter=300)``: the same data,
+    a different seed (initialisation and batch order) for each.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -145,8 +149,7 @@ def mlp_ensembles(dataset: str, seed: int, n_members: int,
     for offset in (0, 10_000):
         members = []
         for i in range(n_members):
-            model = MLPClassifier((64,), max_iter=200, early_stopping=True,
-                                  random_state=seed * 100_000 + offset + i)
+            model = MLPClassifier((64,), max_iter=300, random_state=seed * 100_000 + offset + i)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 members.append((f"mlp{i}", model.fit(split.X_base, split.y_base)))
