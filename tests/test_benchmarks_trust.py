@@ -25,7 +25,7 @@ def test_bench_trust_prints_every_table(tmp_path, capsys: pytest.CaptureFixture[
         "--datasets", "digits", "--pools", "natural", "--seeds", "0", "--max-rows", "360",
         "--splits", "3", "--members", "3", "--selector-epochs", "2",
         "--guarantee-dataset", "digits", "--consistency-datasets", "digits",
-        "--distill-datasets", "digits", "--json", str(out_json)])
+        "--distill-datasets", "digits", "--students", "extra-trees", "--json", str(out_json)])
     assert code == 0
     out = capsys.readouterr().out
     for title in ("## coverage at risk", "## guarantee", "## consistency", "## distillation"):
@@ -37,7 +37,9 @@ def test_bench_trust_prints_every_table(tmp_path, capsys: pytest.CaptureFixture[
         (3, "vote"), (3, 0.05), (3, 0.01)}
     # three members can never settle a vote at 5 %: 2 ** (1 - 3) = 0.25
     assert all(r["abstain"] == 1.0 for r in records["consistency"] if r["alpha"] != "vote")
-    student = next(r for r in records["distill"] if r["method"] == "student")
+    assert {r["method"] for r in records["distill"]} == {"stacking", "best single",
+                                                         "student extra-trees"}
+    student = next(r for r in records["distill"] if r["method"] == "student extra-trees")
     assert 0 < student["accuracy"] <= 1 and student["predict_ms"] > 0
     for r in records["coverage"]:
         assert 0 <= r["cert@0.02"] <= r["cert@0.05"] + 0.2 and 0 <= r["aurc"] <= 1

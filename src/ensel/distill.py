@@ -122,7 +122,7 @@ def soft_targets(proba: Any, *, temperature: float = 1.0) -> np.ndarray:
 
 
 def distill(model: Any, data: Any, *, student: Any = None, temperature: float = 1.0,
-            labels: str = "soft", min_weight: float = 1e-3, random_state: int = 0) -> Any:
+            labels: str = "soft", min_weight: float = 0.01, random_state: int = 0) -> Any:
     """Fit one student to reproduce a fitted ensemble's predictions on unlabelled rows.
 
     Parameters
@@ -143,9 +143,9 @@ def distill(model: Any, data: Any, *, student: Any = None, temperature: float = 
     labels : {"soft", "hard"}, default="soft"
         ``"soft"``: the teacher's probabilities as sample weights over classes (see the module
         docstring); ``"hard"``: the teacher's labels only.
-    min_weight : float in [0, 1), default=1e-3
+    min_weight : float in [0, 1), default=0.01
         Target probabilities below it are dropped (``"soft"``), which keeps the repeated rows
-        few; the rest are renormalised.
+        few (on letter: 1.3 per row at 0.01, 3.1 at 0.001); the rest are renormalised.
     random_state : int, default=0
         Seed of the default student (a given student keeps its own).
 
