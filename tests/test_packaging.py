@@ -156,3 +156,12 @@ def test_built_wheel_runs_alone(tmp_path):
 
     out = _run([str(python.parent / "ensel"), "demo"], cwd=work)
     assert "e2e-CEL (k=3)" in out and "stacking" in out and "done in" in out
+
+
+def test_lazy_packages_list_their_exports_in_dir():
+    import importlib
+
+    for name in ("ensel", "ensel.combine", "ensel.generators", "ensel.generators.sql",
+                 "ensel.scale"):
+        module = importlib.import_module(name)
+        assert set(module.__all__) <= set(dir(module)), name
