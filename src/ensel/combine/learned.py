@@ -23,7 +23,7 @@ from ensel.combine.base import BOTH_TASKS, Combiner
 from ensel.ops import hard_topk_mask, topk_mask
 from ensel.table import PredictionTable
 
-FEATURES = ("inputs", "predictions", "both")
+FEATURES = ("inputs", "predictions", "both", "first")
 AGGREGATIONS = ("auto", "mean", "weighted", "stacked")
 _MIN_PROBA = 1e-7
 
@@ -32,13 +32,14 @@ class _SelectionNet(nn.Module):
     """MLP from selection features to member scores ``[B, M]`` (and weight logits)."""
 
     def __init__(self, n_in: int, n_members: int, hidden: tuple[int, ...], dropout: float,
-                 weighted: bool, n_classes: int = 0) -> None:
+                 weighted: bool, n_classes: int = 0, subset: bool = False) -> None:
         super().__init__()
         self.body = mlp(n_in, hidden, None, dropout=dropout)
         width = hidden[-1] if hidden else n_in
         self.scores = nn.Linear(width, n_members)
         self.weights = nn.Linear(width, n_members) if weighted else None
-        self.head = _StackedHead(n_members, n_classes) if n_classes else None
+        head = _SubsetHead if subset else _StackedHead
+        self.head = head(n_members, n_classes) if n_classes else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.body(x)
@@ -65,8 +66,64 @@ class _StackedHead(nn.Module):
 
     def forward(self, P: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         weight = self.base + self.step * self.delta
-        logits = torch.einsum("bm,bmc,mcd->bd", z, P, weight) / z.sum(-1, keepdim=True)
+        logits = torch.einsum("bm,bmc,mcd->bd", z, P, weight) / z.sum(-1, keepdim=True).clamp_min(1)
         return torch.softmax(logits + self.bias, dim=-1)
+
+
+def _warm_started(build: Any, weight: np.ndarray, bias: np.ndarray,
+                  P: np.ndarray) -> _SelectionNet:
+    """``build()`` with its `_SubsetHead` started at the stacker (see ``start_at``)."""
+    net = build()
+    net.head.start_at(weight, bias, P)
+    return net
+
+
+def stacker_weights(P: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """Stacking's multinomial logistic regression (``C=1``) on ``P[N, M, C]``, as the
+    stacked head's weights ``[M, C, C]`` and bias ``[C]``."""
+    from sklearn.linear_model import LogisticRegression
+
+    n, m, c = P.shape
+    lr = LogisticRegression(max_iter=1000).fit(P.reshape(n, m * c), y)
+    coef = np.zeros((n_classes, m * c))
+    bias = np.zeros(n_classes)
+    if len(lr.classes_) == 2:                     # one logit: class 1 against class 0
+        coef[lr.classes_[1]], bias[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
+    else:
+        coef[lr.classes_], bias[lr.classes_] = lr.coef_, lr.intercept_
+    return coef.reshape(n_classes, m, c).transpose(1, 2, 0), bias
+
+
+class _SubsetHead(nn.Module):
+    """Stacking over any subset: ``logits = b + sum_i z_i p_i W_i + sum_i (1 - z_i) v_i``.
+
+    With every member selected it is stacking's logistic regression; a member left out
+    contributes its learned stand-in ``v_i[C]`` (started at its mean contribution, as if its
+    prediction were imputed by its mean), so the logits keep their scale whatever the count.
+    ``W = step * delta`` as in `_StackedHead`.
+    """
+
+    def __init__(self, n_members: int, n_classes: int, step: float = 30.0) -> None:
+        super().__init__()
+        self.step = _SUBSET_STEP
+        self.delta = nn.Parameter(torch.eye(n_classes).repeat(n_members, 1, 1) / step)
+        self.missing = nn.Parameter(torch.zeros(n_members, n_classes))
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, P: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        present = torch.einsum("bm,bmc,mcd->bd", z, P, self.step * self.delta)
+        absent = (1 - z) @ (self.step * self.missing)
+        return torch.softmax(present + absent + self.bias, dim=-1)
+
+    @torch.no_grad()
+    def start_at(self, weight: np.ndarray, bias: np.ndarray, P: np.ndarray) -> None:
+        """Start at the stacker ``weight[M, C, C]``, ``bias[C]``; stand-ins from ``P[N, M, C]``."""
+        w = torch.from_numpy(weight.astype(np.float32))
+        self.delta.copy_(w / self.step)
+        mean = torch.einsum("mc,mcd->md", torch.from_numpy(P.mean(0).astype(np.float32)), w)
+        self.missing.copy_(mean / self.step)
+        self.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
 
 
 class _Data(NamedTuple):
@@ -78,6 +135,7 @@ class _Data(NamedTuple):
     target: torch.Tensor
     train: np.ndarray
     val: np.ndarray
+    costs: torch.Tensor | None = None     # [N, M], the table's costs (unit by default)
 
 
 def combine(P: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None,
@@ -87,7 +145,7 @@ def combine(P: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None,
     if head is not None:
         return head(P, z)
     if w is None:
-        return torch.einsum("bm,bmc->bc", z, P) / z.sum(-1, keepdim=True)
+        return torch.einsum("bm,bmc->bc", z, P) / z.sum(-1, keepdim=True).clamp_min(1)
     a = z * torch.exp(w - w.max(-1, keepdim=True).values)
     return torch.einsum("bm,bmc->bc", a, P) / a.sum(-1, keepdim=True).clamp_min(1e-12)
 
@@ -143,6 +201,163 @@ class _SelectionObjective:
             return loss, float((out.argmax(1) == self.target[idx]).float().mean())
         return loss, -loss
 
+
+# ---------------------------------------------------------------------- budgeted selection
+_BUDGET_AFTER_REFIT = "val"   # exploration switch: threshold after the refit ("val", "all", "")
+_FORCE_TOP = True
+_GATES = "lagrange"
+_SUBSET_STEP = 30.0
+_WARM_HEAD = False
+_DUAL_RATE = 0.5          # dual ascent step of the Lagrange multiplier, per minibatch
+_MAX_MULTIPLIER = 20.0    # the multiplier's cap (a budget below the top member's cost)
+
+
+def _paid(scores: torch.Tensor | np.ndarray, always: int | None) -> Any:
+    """Per row, the member that always runs: ``always``, or the top-scored one."""
+    if always is not None:
+        return np.full(len(scores), always) if isinstance(scores, np.ndarray) else \
+            torch.full((len(scores), 1), always, dtype=torch.long)
+    return scores.argmax(1) if isinstance(scores, np.ndarray) else scores.argmax(1, keepdim=True)
+
+
+def hard_gates(scores: torch.Tensor, threshold: float, always: int | None = None
+               ) -> torch.Tensor:
+    """The budgeted selection at inference: ``1[s >= threshold]`` plus, in every row, member
+    ``always`` (default: the row's top-scored member, so no row is empty).
+    ``scores[B, M]`` → 0/1 float mask ``[B, M]``."""
+    z = (scores >= threshold).to(scores.dtype)
+    return z.scatter(1, _paid(scores, always), 1.0)
+
+
+def soft_gates(scores: torch.Tensor, method: str, epsilon: float,
+               always: int | None = None) -> torch.Tensor:
+    """The gates in training: ``clip(1/2 + s / epsilon, 0, 1)`` (``"sparse"``) or
+    ``sigmoid(s / epsilon)`` (``"entropic"``), both 1/2 at 0, with member ``always`` (default:
+    the top-scored one) fixed at 1."""
+    u = scores / epsilon
+    z = (u + 0.5).clamp(0.0, 1.0) if method == "sparse" else torch.sigmoid(u)
+    if always is None and not _FORCE_TOP:
+        return z
+    return z.scatter(1, _paid(scores, always), 1.0)
+
+
+def gate_threshold(scores: np.ndarray, costs: np.ndarray, budget: float,
+                   always: int | None = None) -> float:
+    """The global threshold whose `hard_gates` spend at most ``budget`` of the pool's cost.
+
+    ``scores[N, M]`` and ``costs[N, M]``: the largest selection ``1[s >= t]`` (plus the member
+    that always runs in each row) whose cost ``sum(c z) / sum(c)`` is at most ``budget``;
+    ``-inf`` when the whole pool fits, ``inf`` when only the members that always run do. The
+    threshold sits half-way between the last score taken and the next one, so a slightly
+    shifted score keeps its side.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    costs = np.asarray(costs, dtype=np.float64)
+    rows = np.arange(len(scores))
+    paid = _paid(scores, always)
+    extra = scores.copy()
+    extra[rows, paid] = -np.inf                      # always paid for
+    order = np.argsort(-extra, axis=None, kind="stable")
+    values = extra.ravel()[order][: extra.size - len(scores)]
+    spent = costs[rows, paid].sum() + np.cumsum(costs.ravel()[order][: len(values)])
+    n_open = int(np.searchsorted(spent, budget * costs.sum() * (1 + 1e-9), side="right"))
+    if n_open == len(values):
+        return -math.inf
+    if n_open == 0:
+        return math.inf
+    return float((values[n_open - 1] + values[n_open]) / 2)
+
+
+def batch_knapsack(scores: torch.Tensor, costs: torch.Tensor, budget: float, method: str,
+                   epsilon: float, always: int | None = None) -> torch.Tensor:
+    """The gates in training as one knapsack over the whole minibatch: the relaxed selection
+    ``z[B, M]`` of `ensel.ops.knapsack_mask` over all ``B * M`` entries that spends exactly
+    ``budget * sum(c)``, the members that always run (`hard_gates`) at 1 and paid first.
+    Its price is the training counterpart of the threshold calibrated at inference."""
+    from ensel.ops import knapsack_mask
+
+    paid = torch.zeros_like(scores, dtype=torch.bool).scatter(1, _paid(scores, always), True)
+    free_costs = costs.masked_fill(paid, 0.0)
+    left = budget * float(costs.sum()) - float(costs[paid].sum())
+    left = min(max(left, 0.0), float(free_costs.sum()))
+    flat = scores.masked_fill(paid, -1e4).reshape(1, -1)
+    z = knapsack_mask(flat, free_costs.reshape(1, -1), left, method=method, epsilon=epsilon,
+                      equality=True).reshape(scores.shape)
+    return torch.where(paid, torch.ones_like(z), z)
+
+
+def member_costs(table: PredictionTable) -> np.ndarray:
+    """The table's costs per input and member ``[N, M]`` (float32; unit costs when the table
+    has none)."""
+    return np.ascontiguousarray(table.cost_matrix(), dtype=np.float32)
+
+
+def first_member(table: PredictionTable, rows: np.ndarray) -> int:
+    """The member that runs first: the most accurate on ``rows`` (lowest squared error for
+    regression) among the cheapest members (mean cost over ``rows``)."""
+    mean_cost = table.cost_matrix()[rows].mean(0)
+    cheapest = np.flatnonzero(mean_cost <= mean_cost.min() * (1 + 1e-9))
+    P, y = np.asarray(table.P[rows]), np.asarray(table.y)[rows]
+    if table.task == "classification":
+        skill = (P.argmax(-1) == y[:, None]).mean(0)
+    else:
+        skill = -((P.reshape(len(P), P.shape[1], -1) - y.reshape(len(y), 1, -1)) ** 2).mean(
+            (0, 2))
+    return int(cheapest[np.argmax(skill[cheapest])])
+
+
+def cost_share(selection: np.ndarray, costs: np.ndarray) -> float:
+    """``sum(c z) / sum(c)`` over all rows: the mean cost as a fraction of the whole pool's."""
+    return float((np.asarray(selection) * costs).sum() / np.asarray(costs).sum())
+
+
+class _BudgetObjective(_SelectionObjective):
+    """e2e-CEL under an average budget: soft gates per member, the loss of their combination
+    plus ``lambda * sum(c z) / sum(c)``, the multiplier raised by dual ascent while the
+    relaxed cost exceeds ``budget`` (and lowered, down to 0, while it is under). The
+    validation loss is that of the hard gates at the threshold meeting the budget on the
+    validation rows."""
+
+    def __init__(self, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor, *,
+                 costs: torch.Tensor, budget: float, method: str, epsilon: float,
+                 always: int | None, member_dropout: float, classification: bool,
+                 target_scale: float) -> None:
+        super().__init__(F, P, target, k=1, method=method, method_options={},
+                         member_dropout=member_dropout, classification=classification,
+                         target_scale=target_scale)
+        self.costs, self.budget, self.epsilon = costs, budget, epsilon
+        self.always = always
+        self.multiplier = 0.0
+
+    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rows)
+        scores, w = model(self.F[idx])
+        if noise is not None:
+            scores = scores - 1e4 * torch.from_numpy(noise)
+        c = self.costs[idx]
+        head = getattr(model, "module", model).head
+        if _GATES == "knapsack":
+            z = batch_knapsack(scores, c, self.budget, self.method, self.epsilon, self.always)
+            return self._loss(combine(self.P[idx], z, w, head), self.target[idx])
+        z = soft_gates(scores, self.method, self.epsilon, self.always)
+        spent = (z * c).sum() / c.sum()
+        loss = self._loss(combine(self.P[idx], z, w, head), self.target[idx])
+        if model.training:
+            step = _DUAL_RATE * (float(spent.detach()) - self.budget)
+            self.multiplier = min(max(self.multiplier + step, 0.0), _MAX_MULTIPLIER)
+        return loss + self.multiplier * spent
+
+    def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        idx = torch.from_numpy(rows)
+        scores, w = net(self.F[idx])
+        c = self.costs[idx]
+        threshold = gate_threshold(scores.numpy(), c.numpy(), self.budget, self.always)
+        out = combine(self.P[idx], hard_gates(scores, threshold, self.always), w, net.head)
+        loss = float(self._loss(out, self.target[idx]))
+        if self.classification:
+            return loss, float((out.argmax(1) == self.target[idx]).float().mean())
+        return loss, -loss
 
 
 class DifferentiableSelector(Combiner):
@@ -248,7 +463,8 @@ class DifferentiableSelector(Combiner):
 
     _tasks = BOTH_TASKS
 
-    def __init__(self, k: int | str | None = None, *, method: str = "sparse",
+    def __init__(self, k: int | str | None = None, *, budget: float | None = None,
+                 max_cost: float | None = None, method: str = "sparse",
                  features: str | None = None, aggregation: str = "auto",
                  hidden_layer_sizes: tuple[int, ...] = (128, 128), dropout: float = 0.1,
                  learning_rate: float = 1e-3, alpha: float = 1e-4, max_epochs: int = 200,
@@ -259,6 +475,8 @@ class DifferentiableSelector(Combiner):
                  engine_options: dict[str, Any] | None = None, random_state: int = 0,
                  verbose: bool = False) -> None:
         self.k = k
+        self.budget = budget
+        self.max_cost = max_cost
         self.method = method
         self.features = features
         self.aggregation = aggregation
@@ -287,6 +505,7 @@ class DifferentiableSelector(Combiner):
         name = type(self).__name__
         if self.k is not None and self.k != "auto":
             V.check_k(self.k, table.n_members, name)
+        self._check_budget()
         V.check_choice(self.method, "method", name, METHODS)
         if self.features is not None:
             V.check_choice(self.features, "features", name, FEATURES)
@@ -315,9 +534,38 @@ class DifferentiableSelector(Combiner):
         if table.n_samples < 2:
             raise ValueError(f"{name}.fit needs at least 2 labelled rows.")
 
+    def _check_budget(self) -> None:
+        name = type(self).__name__
+        if self.budget is not None and self.max_cost is not None:
+            raise ValueError(f"{name} takes one of 'budget' (a share of the pool's cost) and "
+                             f"'max_cost' (a mean cost per input), not both. Got budget="
+                             f"{self.budget!r} and max_cost={self.max_cost!r}.")
+        if self.budget is not None:
+            V.check_real_param(self.budget, "budget", name, low=0.0, high=1.0,
+                               include_low=False)
+        if self.max_cost is not None:
+            V.check_real_param(self.max_cost, "max_cost", name, low=0.0, high=math.inf,
+                               include_low=False)
+        if self._budgeted and self.k is not None:
+            raise ValueError(f"{name} chooses how many members to run per input under a "
+                             f"budget: 'k' must be None with budget or max_cost. Got "
+                             f"k={self.k!r} instead.")
+        if self._budgeted and self.method not in ("sparse", "entropic"):
+            raise ValueError(f"{name} under a budget trains sigmoid gates; the 'method' "
+                             f"parameter must be 'sparse' or 'entropic' there. Got "
+                             f"{self.method!r} instead.")
+
+    @property
+    def _budgeted(self) -> bool:
+        return self.budget is not None or self.max_cost is not None
+
     def _features_mode(self, table: PredictionTable) -> str:
         if self.features is None:
             return "inputs" if table.X is not None else "predictions"
+        if self.features == "first" and not self._budgeted:
+            raise ValueError(
+                f"features='first' (the predictions of a first member that always runs) "
+                f"needs a budget: pass budget or max_cost to {type(self).__name__}.")
         if self.features in ("inputs", "both") and table.X is None:
             raise ValueError(
                 f"features={self.features!r} needs inputs, but the table has X=None. Pass X to "
@@ -330,16 +578,24 @@ class DifferentiableSelector(Combiner):
         data = self._prepare(table)
         jobs = [self._job(data, k, aggregation) for k, aggregation in self._candidates(table)]
         chosen = self._choose(run_jobs(jobs, self.engine, self.engine_options))
+        self._calibrate_budget(data, data.val)
         self._calibrate(data)
         self._refit(data, chosen)
+        if _BUDGET_AFTER_REFIT == "all" and self.refit and chosen.epoch:
+            self._calibrate_budget(data, np.sort(np.concatenate([data.train, data.val])))
+        elif _BUDGET_AFTER_REFIT == "val" and self.refit and chosen.epoch:
+            self._calibrate_budget(data, data.val)
         self.fit_seconds_ = time.perf_counter() - start
 
     def _prepare(self, table: PredictionTable) -> _Data:
         """Features, split and tensors; sets the fitted preprocessing attributes."""
         self.features_ = self._features_mode(table)
-        self.n_features_in_ = None if self.features_ == "predictions" else int(table.X.shape[1])
-        raw = self._raw_features(table)
+        self.n_features_in_ = (None if self.features_ == "predictions" or table.X is None
+                               else int(table.X.shape[1]))
         train, val = self._split(table)
+        self.first_member_ = (first_member(table, train) if self.features_ == "first"
+                              else None)
+        raw = self._raw_features(table)
         self.feature_mean_ = raw[train].mean(0).astype(np.float32)
         self.feature_scale_ = np.maximum(raw[train].std(0), 1e-6).astype(np.float32)
         F, P = self._tensors(table)
@@ -350,12 +606,20 @@ class DifferentiableSelector(Combiner):
             y = np.asarray(table.y, dtype=np.float32)
             target = torch.from_numpy(y.reshape(len(y), -1))
             self.target_scale_ = float(max(np.var(y[train], axis=0).sum(), 1e-12))
-        return _Data(F, P, target, train, val)
+        costs = member_costs(table)
+        self.budget_ = None
+        if self._budgeted:
+            full = float(costs.sum(1).mean())
+            self.budget_ = (float(self.budget) if self.budget is not None
+                            else min(float(self.max_cost) / full, 1.0))
+        return _Data(F, P, target, train, val, torch.from_numpy(costs))
 
     def _candidates(self, table: PredictionTable) -> list[tuple[int, str]]:
         """The ``(k, aggregation)`` pairs to train, simplest first."""
         m = table.n_members
-        if self.k is None:
+        if self._budgeted:
+            ks = [None]
+        elif self.k is None:
             ks = [min(3, m)]
         elif self.k == "auto":
             ks = list(range(1, min(m, 5) + 1))
@@ -367,19 +631,35 @@ class DifferentiableSelector(Combiner):
             aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
         return [(k, a) for a in aggregations for k in ks]
 
-    def _job(self, data: _Data, k: int, aggregation: str, *, rows: np.ndarray | None = None,
-             n_epochs: int | None = None) -> Job:
+    def _objective(self, data: _Data, k: int | None) -> _SelectionObjective:
+        """The loss of a candidate: relaxed top-k, or gates under the budget (k None)."""
+        common = dict(member_dropout=self.member_dropout,
+                      classification=self.task_ == "classification",
+                      target_scale=self.target_scale_)
+        options = dict(self.method_options or {})
+        if k is None:
+            return _BudgetObjective(data.F, data.P, data.target, costs=data.costs,
+                                    budget=self.budget_, method=self.method,
+                                    always=self.first_member_,
+                                    epsilon=float(options.get("epsilon", 1.0)), **common)
+        return _SelectionObjective(data.F, data.P, data.target, k=k, method=self.method,
+                                   method_options=options, **common)
+
+    def _job(self, data: _Data, k: int | None, aggregation: str, *,
+             rows: np.ndarray | None = None, n_epochs: int | None = None) -> Job:
         """One network to train for ``(k, aggregation)`` on ``rows`` (default: the training
         part, early stopping on the validation part; ``n_epochs``: exactly that many)."""
         F, P = data.F, data.P
+        subset = aggregation == "stacked" and k is None and _WARM_HEAD
         build = functools.partial(
             _SelectionNet, F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
             self.dropout, aggregation == "weighted",
-            P.shape[2] if aggregation == "stacked" else 0)
-        objective = _SelectionObjective(
-            F, P, data.target, k=k, method=self.method,
-            method_options=dict(self.method_options or {}), member_dropout=self.member_dropout,
-            classification=self.task_ == "classification", target_scale=self.target_scale_)
+            P.shape[2] if aggregation == "stacked" else 0, subset)
+        objective = self._objective(data, k)
+        if subset:
+            part = P[data.train].numpy()
+            weight, bias = stacker_weights(part, data.target[data.train].numpy(), P.shape[2])
+            build = functools.partial(_warm_started, build, weight, bias, part)
         options = TrainOptions(
             learning_rate=self.learning_rate, alpha=self.alpha, max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -393,18 +673,32 @@ class DifferentiableSelector(Combiner):
     def _choose(self, fits: list[Fit]) -> Fit:
         """The best validation score; ties go to the simpler model (plain mean, then smaller
         k, then the lower validation loss)."""
-        ks = sorted({f.info["k"] for f in fits})
+        ks = sorted({f.info["k"] for f in fits if f.info["k"] is not None})
         self.k_scores_ = {k: max(f.val_score for f in fits if f.info["k"] == k) for k in ks}
         self.validation_scores_ = {(f.info["aggregation"], f.info["k"]): f.val_score
                                    for f in fits}
         chosen = max(fits, key=lambda f: (f.val_score, f.info["aggregation"] == "mean",
-                                          -f.info["k"], -f.val_loss))
+                                          -(f.info["k"] or 0), -f.val_loss))
         self.net_ = chosen.net
-        self.k_ = int(chosen.info["k"])
+        self.k_ = None if chosen.info["k"] is None else int(chosen.info["k"])
         self.aggregation_ = chosen.info["aggregation"]
         self.history_ = chosen.history
         self.best_epoch_ = chosen.epoch
         return chosen
+
+    def _calibrate_budget(self, data: _Data, rows: np.ndarray) -> None:
+        """The gates' threshold meeting the budget on ``rows`` (as a router calibrates its
+        threshold); sets ``threshold_`` and ``validation_cost_``."""
+        self.threshold_ = None
+        if not self._budgeted:
+            return
+        idx = torch.from_numpy(rows)
+        with torch.no_grad():
+            scores = self.net_(data.F[idx])[0]
+        costs = data.costs[idx].numpy()
+        self.threshold_ = gate_threshold(scores.numpy(), costs, self.budget_, self.first_member_)
+        self.validation_cost_ = cost_share(
+            hard_gates(scores, self.threshold_, self.first_member_).numpy(), costs)
 
     def _calibrate(self, data: _Data) -> None:
         """Temperature ``T`` and uniform smoothing ``a`` minimising the validation NLL of
@@ -457,8 +751,12 @@ class DifferentiableSelector(Combiner):
     # ------------------------------------------------------------------ features
     def _raw_features(self, table: PredictionTable) -> np.ndarray:
         parts = []
-        if self.features_ in ("inputs", "both"):
+        if self.features_ in ("inputs", "both") or (self.features_ == "first"
+                                                    and self.n_features_in_ is not None):
             parts.append(np.asarray(table.X, dtype=np.float32))
+        if self.features_ == "first":
+            first = np.asarray(table.P[:, self.first_member_], dtype=np.float32)
+            parts.append(first.reshape(len(first), -1))
         if self.features_ in ("predictions", "both"):
             P = np.asarray(table.P, dtype=np.float32)
             parts.append(P.reshape(len(P), -1))
@@ -472,10 +770,16 @@ class DifferentiableSelector(Combiner):
         return torch.from_numpy(np.ascontiguousarray(F, dtype=np.float32)), torch.from_numpy(
             np.ascontiguousarray(P))
 
+    def _hard_mask(self, scores: torch.Tensor) -> torch.Tensor:
+        """The 0/1 selection ``[B, M]`` from the scores: top-k, or the budget's gates."""
+        if self.k_ is None:
+            return hard_gates(scores, self.threshold_, self.first_member_)
+        return hard_topk_mask(scores, self.k_)
+
     @torch.no_grad()
     def _raw_output(self, F: torch.Tensor, P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scores, w = self.net_(F)
-        z = hard_topk_mask(scores, self.k_)
+        z = self._hard_mask(scores)
         return combine(P, z, w, self.net_.head), z
 
     @property
@@ -496,7 +800,7 @@ class DifferentiableSelector(Combiner):
         F, _ = self._tensors(table)
         with torch.no_grad():
             scores, _ = self.net_(F)
-            return hard_topk_mask(scores, self.k_).numpy().astype(np.float64)
+            return self._hard_mask(scores).numpy().astype(np.float64)
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
         F, P = self._tensors(table)
@@ -519,7 +823,7 @@ class DifferentiableSelector(Combiner):
         F, _ = self._tensors(table)
         with torch.no_grad():
             scores, w = self.net_(F)
-            z = hard_topk_mask(scores, self.k_)
+            z = self._hard_mask(scores)
             a = z if w is None else z * torch.exp(w - w.max(-1, keepdim=True).values)
             return (a / a.sum(-1, keepdim=True)).numpy().astype(np.float64)
 
@@ -547,10 +851,16 @@ class DifferentiableSelector(Combiner):
             "n_inputs": int(self.feature_mean_.shape[0]),
             "n_outputs": int(self.net_.scores.out_features),
             "n_head_classes": 0 if self.net_.head is None else int(self.net_.head.bias.shape[0]),
+            "subset_head": isinstance(self.net_.head, _SubsetHead),
+            "first_member_": getattr(self, "first_member_", None),
+            "budget_": getattr(self, "budget_", None),
+            "validation_cost_": getattr(self, "validation_cost_", None),
         }
         tensors = {f"net.{n}": t.contiguous() for n, t in self.net_.state_dict().items()}
         tensors["feature_mean"] = torch.from_numpy(self.feature_mean_)
         tensors["feature_scale"] = torch.from_numpy(self.feature_scale_)
+        if getattr(self, "threshold_", None) is not None:     # may be +-inf: not JSON
+            tensors["threshold"] = torch.tensor([self.threshold_], dtype=torch.float64)
         with atomic_directory(path, marker="config.json") as tmp:
             save_file(tensors, str(tmp / WEIGHTS))
             write_json(tmp / "config.json", config)
@@ -577,9 +887,18 @@ class DifferentiableSelector(Combiner):
         tensors = load_file(str(weights))
         self.feature_mean_ = tensors.pop("feature_mean").numpy()
         self.feature_scale_ = tensors.pop("feature_scale").numpy()
+        threshold = tensors.pop("threshold", None)
+        self.threshold_ = None if threshold is None else float(threshold[0])
+        self.budget_ = config.get("budget_")
+        self.first_member_ = config.get("first_member_")
+        self.validation_cost_ = config.get("validation_cost_")
+        if self.budget_ is not None and self.threshold_ is None:
+            raise ValueError(f"{weights} has no 'threshold' for the budgeted selector "
+                             f"described by {path / 'config.json'}.")
         net = _SelectionNet(config["n_inputs"], config["n_outputs"],
                             tuple(params["hidden_layer_sizes"]), params["dropout"],
-                            config["aggregation_"] == "weighted", config["n_head_classes"])
+                            config["aggregation_"] == "weighted", config["n_head_classes"],
+                            bool(config.get("subset_head", False)))
         try:
             net.load_state_dict({n[len("net."):]: t for n, t in tensors.items()})
         except RuntimeError as error:
