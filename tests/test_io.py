@@ -225,3 +225,14 @@ def test_a_file_in_the_way_is_named(tmp_path):
         _io.write_json(tmp_path / "f" / "a" / "b.json", {})
     with pytest.raises(NotADirectoryError, match=r"Cannot write .*f/t: .*f is a file, not a"):
         _io.atomic_directory(tmp_path / "f" / "t").open()
+
+
+def test_saving_through_a_symbolic_link_keeps_the_link(tmp_path):
+    real = _save_demo(tmp_path / "real", np.arange(2.0), np.arange(2), 1)
+    (tmp_path / "link").symlink_to(real)
+    _save_demo(tmp_path / "link", np.arange(3.0), np.arange(3), 2)
+    assert (tmp_path / "link").is_symlink() and _load_demo(real)[2] == 2
+    _io.write_text(tmp_path / "f.txt", "old")
+    (tmp_path / "f-link").symlink_to(tmp_path / "f.txt")
+    _io.write_text(tmp_path / "f-link", "new")
+    assert (tmp_path / "f-link").is_symlink() and (tmp_path / "f.txt").read_text() == "new"

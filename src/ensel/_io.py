@@ -99,6 +99,11 @@ def _make_parent(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _through_links(path: Path) -> Path:
+    """The file a symbolic link points to: a save replaces it, and the link stays a link."""
+    return path.resolve() if path.is_symlink() else path
+
+
 def _sibling(path: Path, kind: str) -> Path:
     return path.with_name(f".{path.name}.{kind}-{secrets.token_hex(4)}")
 
@@ -130,7 +135,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     >>> target.read_text()
     'hello'
     """
-    path = Path(path)
+    path = _through_links(Path(path))
     if path.is_dir():
         raise IsADirectoryError(f"Cannot write the file {path}: it is a folder.")
     _make_parent(path)
@@ -419,6 +424,7 @@ class AtomicDirectory:
         """Check the target and create the temporary sibling folder; returns it."""
         if self.tmp is not None:
             raise RuntimeError(f"The atomic save to {self.path} is already open.")
+        self.path = _through_links(self.path)
         self._check_target()
         _make_parent(self.path)
         self.tmp = _sibling(self.path, _TMP)
