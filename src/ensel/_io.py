@@ -353,7 +353,7 @@ def _swap_in(new: Path, path: Path) -> None:
         os.rename(new, path)
         return
     if _exchange(new, path):
-        shutil.rmtree(new)            # ``new`` now holds the old artefact
+        shutil.rmtree(new, ignore_errors=True)   # ``new`` now holds the old artefact
         return
     aside = _sibling(path, _OLD)
     os.rename(path, aside)
