@@ -277,3 +277,11 @@ def test_float16_probabilities_are_accepted():
     assert t.P.dtype == np.float16
     with pytest.raises(ValueError, match=r"sum to 1.0098, expected 1 \(tol 0.00098\)"):
         PredictionTable.from_arrays(np.tile(np.float16([0.5, 0.51]), (3, 1, 1)))
+
+
+def test_save_over_the_folder_a_table_is_mapped_from(tmp_path):
+    folder = table_a().save(tmp_path / "t")
+    mapped = PredictionTable.load(folder)            # P.npy memory-mapped from the folder
+    mapped[[4, 5]].save(folder)
+    assert_same(PredictionTable.load(folder), table_a()[[4, 5]])
+    np.testing.assert_array_equal(mapped.P, table_a().P)   # the old mapping is still whole
