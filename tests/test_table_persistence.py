@@ -285,3 +285,14 @@ def test_save_over_the_folder_a_table_is_mapped_from(tmp_path):
     mapped[[4, 5]].save(folder)
     assert_same(PredictionTable.load(folder), table_a()[[4, 5]])
     np.testing.assert_array_equal(mapped.P, table_a().P)   # the old mapping is still whole
+
+
+def test_collect_refuses_mixed_label_types():
+    from ensel.scale import collect_predictions
+
+    def member(rows):
+        return np.full((len(rows), 2), 0.5)
+
+    with pytest.raises(ValueError, match=r"y mixes label types: 1 \(number\), 'a' \(str\)"):
+        collect_predictions([("m", member)], np.zeros((4, 1)), y=[1, "a", 1, "a"],
+                            classes=["1", "a"], task="classification")

@@ -298,6 +298,7 @@ def _encode_y(y: Any, plan: _Plan) -> np.ndarray | None:
     if y is None:
         return None
     if plan.task == "classification":
+        V.check_label_types(y, "y")
         return V.encode_labels(V.check_rows(y, plan.n_rows, "y", 1), plan.classes)
     y = np.asarray(y)
     y = V.check_rows(y, plan.n_rows, "y", 1 + len(plan.shape))
