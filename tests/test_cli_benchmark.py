@@ -38,7 +38,8 @@ def smoke(tmp_path_factory):
     combiners = "average,stacking,knora-e,e2e-cel,oracle" + (",deslib:knora-e"
                                                              if HAVE_DESLIB else "")
     code = main(["benchmark", "--suite", "quick", "--datasets", "digits", "--max-rows", "200",
-                 "--combiners", combiners, "--ks", "1,3", "--out", str(out)])
+                 "--combiners", combiners, "--ks", "1,3", "--budgets", "none",
+                 "--out", str(out)])
     return code, out
 
 
@@ -103,7 +104,7 @@ def test_user_table_is_split_with_a_stated_seed(tmp_path, capsys):
     path = _table().save(tmp_path / "mytable")
     out = tmp_path / "out"
     code = main(["benchmark", "--table", str(path), "--combiners", "average,knora-e,e2e-cel",
-                 "--ks", "none", "--split-seed", "3", "--out", str(out)])
+                 "--ks", "none", "--budgets", "none", "--split-seed", "3", "--out", str(out)])
     assert code == 0
     err = capsys.readouterr().err
     assert "split 50/50 into selection/test, stratified, seed 3" in err
@@ -132,7 +133,7 @@ def test_user_table_without_inputs_skips_dynamic_combiners(tmp_path, capsys):
     out = tmp_path / "out"
     combiners = "average,knora-e,e2e-cel" + (",deslib:ola" if HAVE_DESLIB else "")
     code = main(["benchmark", "--table", str(path), "--combiners", combiners, "--ks", "none",
-                 "--out", str(out)])
+                 "--budgets", "none", "--out", str(out)])
     assert code == 0
     err = capsys.readouterr().err
     assert "skipped knora-e: needs the inputs X; the table has none" in err

@@ -19,12 +19,40 @@ def members_evaluated(combiner: Any, selection: np.ndarray) -> np.ndarray:
     return (np.abs(selection) > 0).sum(1).astype(np.float64)
 
 
+def cost_record(combiner: Any, selection: np.ndarray, test: PredictionTable,
+                ) -> dict[str, float]:
+    """``cost_fraction`` of the members run (`members_evaluated`'s rule) weighted by the test
+    table's costs, and the mean absolute ``cost`` per input when the table has costs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine import BestSingle
+    >>> table = PredictionTable.from_arrays(np.full((2, 2, 2), 0.5), y=[0, 1], costs=[1.0, 3.0])
+    >>> best = BestSingle().fit(table)
+    >>> cost_record(best, best.select(table), table)
+    {'cost_fraction': 0.25, 'cost': 1.0}
+    """
+    from ensel.metrics import cost_fraction, cost_per_input
+
+    selection = np.asarray(selection)
+    run = np.abs(selection) > 0
+    if getattr(combiner, "selection_needs_predictions_", True):
+        run = np.ones_like(run)
+    out = {"cost_fraction": cost_fraction(run, costs=test.costs)}
+    if test.costs is not None:
+        out["cost"] = float(cost_per_input(run, test.costs).mean())
+    return out
+
+
 def evaluate_combiner(combiner: Any, selection: PredictionTable, test: PredictionTable,
                       ) -> dict[str, float]:
     """Fit ``combiner`` on ``selection`` and score it on ``test``.
 
     Returns a dict with ``accuracy``, ``log_loss``, ``brier``, ``ece``, ``oracle_accuracy``,
     ``best_single``, ``gap_closed``, ``members_per_input``, ``selected_per_input``,
+    ``cost_fraction`` (and ``cost`` when ``test`` has costs; see `cost_record`),
     ``fit_seconds``, ``predict_seconds`` and ``ece_quantile`` (ECE with equal-mass bins)
     (regression: ``mse`` and ``r2`` instead of the classification scores).
     """
@@ -69,6 +97,7 @@ def evaluate_combiner_outputs(combiner: Any, selection: PredictionTable, test: P
         "predict_seconds": predict_seconds,
         "members_per_input": float(members_evaluated(combiner, chosen).mean()),
         "selected_per_input": float((np.abs(chosen) > 0).sum(1).mean()),
+        **cost_record(combiner, chosen, test),
     }
     if test.task == "classification":
         y = np.asarray(test.y)

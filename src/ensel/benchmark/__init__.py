@@ -7,10 +7,12 @@ Examples
 --------
 >>> from ensel.benchmark import plan_benchmark
 >>> plan = plan_benchmark(suite="quick", datasets=["digits"], combiners=["average", "e2e-cel"],
-...                       deslib=False)
+...                       deslib=False, budgets=[])
 >>> plan.parts, plan.ks, plan.names
 ([('digits', 'specialists', None), ('digits', 'natural', None)], [1, 3], ['average', \
 'e2e-cel', 'e2e-cel[k=1]', 'e2e-cel[k=3]'])
+>>> plan_benchmark(datasets=["digits"], combiners=["cascade"], budgets=[0.3, 1.0]).names
+['cascade', 'cascade[budget=0.3]', 'cascade[budget=1]']
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ from ensel.table import PredictionTable
 SELECTOR = "e2e-cel"
 """Registry name of the DifferentiableSelector (the one swept over ``k``)."""
 
+BUDGETS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+"""Default budgets (mean cost per input, fraction of the whole pool) of budgeted combiners."""
+
 USER_POOL = "user"
 """Pool name recorded for a user's table."""
 
@@ -57,6 +60,9 @@ class Plan:
         How selection and test data were made, in words.
     skipped : list of dict
         ``{"combiner" or "dataset", "reason"}`` for what will not run.
+    budgets : list of float
+        Budgets at which every budgeted combiner (one with a ``budget`` parameter, e.g.
+        ``cascade``) is also run, recorded as ``name[budget=b]`` (empty: none).
     """
 
     suite: str
@@ -68,18 +74,52 @@ class Plan:
     tables: tuple[PredictionTable, PredictionTable] | None = None
     split: str = ""
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    budgets: list[float] = field(default_factory=list)
+
+    @property
+    def budgeted(self) -> list[str]:
+        """The combiners of the run that take a ``budget`` (run at every budget)."""
+        return [name for name in self.combiners if takes_budget(name)] if self.budgets else []
 
     @property
     def names(self) -> list[str]:
-        """Every combiner name as recorded, sweep included."""
+        """Every combiner name as recorded, sweep and budgets included."""
         return ([*self.combiners, *(PREFIX + p for p in self.peers)]
-                + [f"{SELECTOR}[k={k}]" for k in self.ks])
+                + [f"{SELECTOR}[k={k}]" for k in self.ks]
+                + [budget_name(n, b) for n in self.budgeted for b in self.budgets])
 
     def expected_seconds(self) -> float | None:
         """Rough wall time on 2 cores (None for a user's table or unmeasured parts)."""
         if self.tables is not None:
             return None
         return expected_seconds(self.parts, len(self.seeds), len(self.ks))
+
+
+def budget_name(name: str, budget: float) -> str:
+    """The record name of ``name`` run at ``budget``, e.g. ``"cascade[budget=0.3]"``."""
+    return f"{name}[budget={budget:g}]"
+
+
+def takes_budget(name: str) -> bool:
+    """Whether the registered combiner ``name`` has a ``budget`` parameter (no import of
+    torch unless the class lives with it)."""
+    import inspect
+
+    from ensel.combine import get_combiner
+
+    return "budget" in inspect.signature(get_combiner(name)).parameters
+
+
+def _check_budgets(budgets: Sequence[float] | None) -> list[float]:
+    if budgets is None:
+        return list(BUDGETS)
+    out = []
+    for b in budgets:
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1:
+            raise ValueError(f"The 'budgets' parameter of plan_benchmark must hold floats in "
+                             f"(0, 1]. Got {b!r} instead.")
+        out.append(float(b))
+    return sorted(set(out))
 
 
 def _check_int(value: Any, name: str, low: int) -> int:
@@ -221,7 +261,8 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
                    combiners: Sequence[str] | None = None, seeds: int | None = None,
                    ks: Sequence[int] | None = None, datasets: Sequence[str] | None = None,
                    pools: Sequence[str] | None = None, max_rows: int | None = None,
-                   deslib: bool | None = None, split_seed: int = 0) -> Plan:
+                   deslib: bool | None = None, split_seed: int = 0,
+                   budgets: Sequence[float] | None = None) -> Plan:
     """Check the arguments of a benchmark run and resolve what will run.
 
     Parameters
@@ -245,6 +286,9 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
         Force DESlib's methods on or off (default: on when installed).
     split_seed : int, default=0
         Seed of the selection/test split of a user's table.
+    budgets : sequence of float, optional
+        Budgets in (0, 1] at which every budgeted combiner of the run is also run (default
+        ``ensel.benchmark.runner.BUDGETS``; ``[]`` for none).
 
     Returns
     -------
@@ -273,6 +317,7 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
         default_ks = SUITES[suite].ks
     k_list = list(default_ks) if ks is None else [_check_int(k, "ks", 1) for k in ks]
     plan.ks = sorted(set(k_list)) if SELECTOR in plan.combiners else []
+    plan.budgets = _check_budgets(budgets)
     return plan
 
 
@@ -406,6 +451,19 @@ def _selection_frequency(selection: np.ndarray, y: np.ndarray, n_classes: int) -
     return freq
 
 
+class _Prefitted:
+    """A fitted combiner whose ``fit`` does nothing (a budget recalibrated by ``at_budget``)."""
+
+    def __init__(self, est: Any) -> None:
+        self.est = est
+
+    def fit(self, table: Any) -> _Prefitted:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.est, name)
+
+
 @dataclass
 class _Part:
     """One (dataset, pool, seed) of a run and what its steps found so far."""
@@ -523,6 +581,8 @@ class _Runner:
             yield PREFIX + method, lambda method=method: self._run_peer(part, method)
         for k in self.plan.ks:
             yield f"{SELECTOR}[k={k}]", lambda k=k: self._run_sweep(part, k)
+        for name in self.plan.budgeted:
+            yield f"{name}[budgets]", lambda name=name: self._run_budgets(part, name)
 
     def _build_tables(self, part: _Part) -> None:
         start = time.perf_counter()
@@ -565,6 +625,32 @@ class _Runner:
             part.sel, part.test, {**part.base, "family": "deslib"})
         if done is not None:
             part.probas[name] = done[1]["proba"]
+
+    def _run_budgets(self, part: _Part, name: str) -> None:
+        """``name`` at every budget; a fitted combiner with ``at_budget`` is recalibrated."""
+        base: dict[str, Any] = {}
+        for b in self.plan.budgets:
+            record = {**part.base, "family": "budget", "budget": b, "budget_of": name}
+            if "est" in base:
+                est = base["est"].at_budget(b)
+                done = self._evaluate(budget_name(name, b), lambda est=est: _Prefitted(est),
+                                      part.sel, part.test, record)
+                if done is not None:
+                    done[0]["fit_seconds"] += base["fit_seconds"]
+                continue
+
+            def make(b: float = b) -> Any:
+                est = _make(name, part.seed)
+                est.set_params(budget=b)
+                if hasattr(est, "at_budget"):
+                    base["est"] = est
+                return est
+
+            done = self._evaluate(budget_name(name, b), make, part.sel, part.test, record)
+            if done is None:
+                base.pop("est", None)
+            elif "est" in base:
+                base["fit_seconds"] = done[0]["fit_seconds"]
 
     def _run_sweep(self, part: _Part, k: int) -> None:
         name = f"{SELECTOR}[k={k}]"
@@ -686,7 +772,7 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
 
     console = console or Console(stderr=True)
     runner = _Runner(plan, Path(out), command, console)
-    per_part = 1 + len(plan.combiners) + len(plan.peers) + len(plan.ks)
+    per_part = 1 + len(plan.combiners) + len(plan.peers) + len(plan.ks) + len(plan.budgeted)
     total = per_part * len(plan.parts) * len(plan.seeds)
     threads = None
     try:

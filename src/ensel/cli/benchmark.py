@@ -29,6 +29,22 @@ def _ks(value: str | None) -> list[int] | None:
     return out
 
 
+def _budgets(value: str | None) -> list[float] | None:
+    """``"0.1,0.5,1"`` → [0.1, 0.5, 1.0], ``"none"`` → []; None stays None."""
+    if value is None:
+        return None
+    if value.strip().lower() in ("none", ""):
+        return []
+    try:
+        out = [float(part) for part in value.split(",")]
+    except ValueError:
+        out = [0.0]
+    if not all(0 < b <= 1 for b in out):
+        raise ValueError(f"--budgets takes numbers in (0, 1], comma-separated, or 'none'. Got "
+                         f"{value!r}.")
+    return out
+
+
 def _split(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
@@ -62,6 +78,10 @@ def benchmark(
     deslib: Annotated[bool | None, typer.Option(
         "--deslib/--no-deslib", help="Run DESlib's methods (default: when installed).")
     ] = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Budgets (mean cost per input, fraction of the whole pool) at which every budgeted "
+             "combiner (e.g. cascade) is also run, e.g. '0.2,0.5' or 'none' (default: 0.1,0.2,"
+             "0.3,0.5,0.7,1.0).")] = None,
     split_seed: Annotated[int, typer.Option(
         callback=int_range(0), help="Seed of the selection/test split of --table.")] = 0,
     max_rows: Annotated[int | None, typer.Option(
@@ -81,7 +101,8 @@ def benchmark(
         console = Console(stderr=True, width=150)
     plan = plan_benchmark(suite=suite, table=table, combiners=combiners, seeds=seeds,
                           ks=_ks(ks), datasets=_split(datasets), pools=_split(pools),
-                          max_rows=max_rows, deslib=deslib, split_seed=split_seed)
+                          max_rows=max_rows, deslib=deslib, split_seed=split_seed,
+                          budgets=_budgets(budgets))
     parts = ", ".join(f"{d}/{p}" + (f" ({r} rows)" if r else "") for d, p, r in plan.parts)
     say = partial(console.print, soft_wrap=True)
     say(f"[bold]ensel benchmark[/bold] — {plan.suite}: {escape(parts)}")
@@ -99,7 +120,7 @@ def benchmark(
         raise ValueError("Nothing to run: no dataset/pool or no combiner is left.")
     argv = _as_argv(suite=suite, table=table, combiners=combiners, seeds=seeds, out=out,
                     datasets=datasets, pools=pools, ks=ks, deslib=deslib,
-                    split_seed=split_seed, max_rows=max_rows)
+                    split_seed=split_seed, max_rows=max_rows, budgets=budgets)
     paths, header = run_benchmark(plan, out, command=command_line(argv), console=console)
     from ensel.report.results import load_results
 
