@@ -119,6 +119,9 @@ def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any
     if good:
         ax.plot([r["members_per_input"] for r in good], [r["accuracy"] for r in good], "--",
                 color=SELECTOR_COLOR, lw=1, alpha=0.8, label="e2e-cel, k = 1, 2, …")
+    for base, curve in budget_curves(points).items():
+        ax.plot([r["members_per_input"] for r in curve], [r["accuracy"] for r in curve], "-",
+                lw=1, alpha=0.8, label=f"{base}, budget = …")
     if _finite(oracle):
         ax.axhline(oracle, color=REFERENCE_COLOR, ls="--", lw=1, label=f"oracle {oracle:.3f}")
     if _finite(best_single):
@@ -143,6 +146,26 @@ def frontier(rows: Sequence[Mapping[str, Any]], sweep: Sequence[Mapping[str, Any
     ax.grid(alpha=0.3)
     ax.set_title("cost / accuracy (numbers: see the key below)", fontsize=10)
     return fig
+
+
+def budget_curves(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Rows named ``base[budget=b]``, grouped by ``base`` and sorted by budget (a curve each).
+
+    Examples
+    --------
+    >>> rows = [{"combiner": "cascade[budget=1]"}, {"combiner": "stacking"},
+    ...         {"combiner": "cascade[budget=0.3]"}]
+    >>> {k: [r["combiner"] for r in v] for k, v in budget_curves(rows).items()}
+    {'cascade': ['cascade[budget=0.3]', 'cascade[budget=1]']}
+    """
+    import re
+
+    curves: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
+    for row in rows:
+        match = re.fullmatch(r"(?P<base>.+)\[budget=(?P<b>[0-9.e+-]+)\]", str(row["combiner"]))
+        if match:
+            curves.setdefault(match["base"], []).append((float(match["b"]), row))
+    return {base: [r for _, r in sorted(pts, key=lambda p: p[0])] for base, pts in curves.items()}
 
 
 def _point_groups(points: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, list[str]]]:
