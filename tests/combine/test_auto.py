@@ -11,8 +11,20 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from ensel import PredictionTable
-from ensel.combine import AutoCombiner, Average, BestSingle, GreedySelection, Stacking
-from ensel.combine.auto import DEFAULT_CANDIDATES, cross_validate
+from ensel.combine import (
+    AutoCombiner,
+    Average,
+    BestSingle,
+    GreedySelection,
+    Stacking,
+    get_combiner,
+)
+from ensel.combine.auto import (
+    BUDGET_CANDIDATES,
+    DEFAULT_CANDIDATES,
+    cost_fraction_of,
+    cross_validate,
+)
 from ensel.combine.rules import log_loss
 
 from .conftest import CLASSES, synthetic_arrays
@@ -139,6 +151,8 @@ def test_selection_needs_predictions_follows_the_winner(clf_tables):
     ({"cv": 81}, r"'cv' parameter of AutoCombiner must be an int in \[2, 80\]. Got 81"),
     ({"metric": "squared_error"}, r"'metric' parameter of AutoCombiner must be one of \(None, "
                                   r"'log_loss', 'accuracy'\)"),
+    ({"budget": 0.0}, r"'budget' parameter of AutoCombiner must be a float in \(0, 1\]. Got 0.0"),
+    ({"budget": 1.5}, r"'budget' parameter of AutoCombiner must be a float in \(0, 1\]. Got 1.5"),
     ({"max_seconds": 0}, r"'max_seconds' parameter of AutoCombiner must be a float in \(0, "
                          r"inf\]. Got 0"),
     ({"random_state": -1}, r"'random_state' parameter of AutoCombiner must be an int >= 0"),
@@ -187,3 +201,47 @@ def test_inside_selective_ensemble_runs_only_what_the_winner_selects():
     selection = ens.select(X)
     used = 1 if ens.combiner_.best_ == "best-single" else 3
     assert selection.shape == (300, 3) and ((selection > 0).sum(axis=1) == used).all()
+
+
+# ---------------------------------------------------------------- budget
+def test_budget_only_chooses_candidates_within_it(clf_tables):
+    sel, test = clf_tables
+    auto = AutoCombiner(budget=0.4, cv=4).fit(sel)
+    res = auto.cv_results_
+    assert res["candidate"] == [name for name, _ in BUDGET_CANDIDATES]
+    if auto.best_ == "cascade":
+        assert auto.best_estimator_.budget == 0.4
+    best = res["candidate"].index(auto.best_)
+    assert res["status"][best] == "scored" and res["mean_cost_fraction"][best] <= 0.4
+    for status, cost in zip(res["status"], res["mean_cost_fraction"], strict=True):
+        assert (status == "scored") == (cost <= 0.4)
+        if cost > 0.4:
+            assert status == f"over budget: cost {cost:.3f} > 0.4"
+
+
+def test_budget_excludes_a_better_but_dearer_candidate():
+    P, y, _ = synthetic_arrays(n=120)
+    table = PredictionTable.from_arrays(P, y=y, costs=[1.0, 1.0, 1.0, 5.0])
+    free = AutoCombiner(candidates=["best-single", "weighted-average"], cv=3).fit(table)
+    assert free.best_ == "weighted-average"
+    capped = AutoCombiner(candidates=["best-single", "weighted-average"], cv=3,
+                          budget=0.5).fit(table)
+    assert capped.best_ == "best-single"
+    assert capped.cv_results_["status"][1] == "over budget: cost 1.000 > 0.5"
+    folds = StratifiedKFold(3, shuffle=True, random_state=0).split(table.P, table.y)
+    manual = [cost_fraction_of(BestSingle().fit(table[tr]), table[te]) for tr, te in folds]
+    assert capped.cv_results_["mean_cost_fraction"][0] == pytest.approx(np.mean(manual))
+    assert min(manual) == 1 / 8                 # one unit-cost member of a pool costing 8
+    with pytest.raises(ValueError, match=r"no candidate meets budget=0.05; cross-validated cost "
+                                         r"fractions: \{'best-single': 0.\d+\}"):
+        AutoCombiner(candidates=["best-single"], cv=3, budget=0.05).fit(table)
+
+
+def test_cost_fraction_counts_every_member_when_selection_needs_them(clf_tables):
+    sel, test = clf_tables
+    meta = get_combiner("meta-des")().fit(sel)
+    assert meta.selection_needs_predictions_ and cost_fraction_of(meta, test) == 1.0
+    knora = get_combiner("knora-e")().fit(sel)
+    expected = (knora.select(test) > 0).mean()
+    assert not knora.selection_needs_predictions_
+    assert cost_fraction_of(knora, test) == pytest.approx(expected) and expected < 1.0

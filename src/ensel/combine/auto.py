@@ -40,21 +40,56 @@ DEFAULT_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("meta-des", {"rule": "average"}),
 )
 
+#: The default candidates under a ``budget``: the combiners that can run fewer members than
+#: the whole pool (the cascade is calibrated to the same budget).
+BUDGET_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("best-single", {}),
+    ("ola", {}),
+    ("knora-e", {"rule": "average"}),
+    ("knora-u", {"rule": "average"}),
+    ("cascade", {}),
+)
+
 METRICS = {"classification": ("log_loss", "accuracy"), "regression": ("squared_error",)}
 
 
-def _scores(est: Combiner, table: PredictionTable) -> dict[str, float]:
+def cost_fraction_of(est: Combiner, table: PredictionTable) -> float:
+    """Mean cost of the members ``est`` runs on ``table``, as a fraction of the whole pool's.
+
+    The members run are the non-zero entries of ``select`` — or every member when the combiner
+    needs all predictions to select (``selection_needs_predictions_``) — weighted by the
+    table's costs (one unit each by default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine import BestSingle
+    >>> table = PredictionTable.from_arrays(np.full((2, 2, 2), 0.5), y=[0, 1], costs=[1.0, 3.0])
+    >>> cost_fraction_of(BestSingle().fit(table), table)
+    0.25
+    """
+    run = np.abs(est.select(table)) > 0
+    if est.selection_needs_predictions_:
+        run = np.ones_like(run)
+    costs = table.cost_matrix()
+    return float((run * costs).sum() / costs.sum())
+
+
+def _scores(est: Combiner, table: PredictionTable, cost: bool) -> dict[str, float]:
     """Every metric of ``est`` on a labelled table; losses are lower-better, accuracy higher."""
     y = np.asarray(table.y)
+    out = {"cost_fraction": cost_fraction_of(est, table)} if cost else {}
     if table.task == "regression":
-        return {"squared_error": rules.squared_error(est.predict(table), y)}
+        return {"squared_error": rules.squared_error(est.predict(table), y)} | out
     proba = est.predict_proba(table)
     return {"log_loss": rules.log_loss(proba, y),
-            "accuracy": float(np.mean(np.argmax(proba, axis=1) == y))}
+            "accuracy": float(np.mean(np.argmax(proba, axis=1) == y))} | out
 
 
 def cross_validate(est: Combiner, table: PredictionTable,
-                   folds: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+                   folds: list[tuple[np.ndarray, np.ndarray]], *,
+                   cost: bool = False) -> dict[str, np.ndarray]:
     """Per-fold scores of a combiner: fitted on each training part, scored on its held-out part.
 
     Parameters
@@ -64,11 +99,14 @@ def cross_validate(est: Combiner, table: PredictionTable,
     table : PredictionTable
         Labelled.
     folds : list of (train_rows, test_rows)
+    cost : bool, default=False
+        Also measure ``cost_fraction`` (see ``cost_fraction_of``) on every held-out part.
 
     Returns
     -------
     scores : dict of str to ndarray of shape (n_folds,)
-        ``log_loss`` and ``accuracy`` (classification) or ``squared_error`` (regression).
+        ``log_loss`` and ``accuracy`` (classification) or ``squared_error`` (regression), and
+        ``cost_fraction`` when asked.
 
     Examples
     --------
@@ -82,7 +120,8 @@ def cross_validate(est: Combiner, table: PredictionTable,
     >>> cross_validate(Average(), table, folds)["accuracy"].shape
     (2,)
     """
-    per_fold = [_scores(clone(est).fit(table[train]), table[test]) for train, test in folds]
+    per_fold = [_scores(clone(est).fit(table[train]), table[test], cost)
+                for train, test in folds]
     return {name: np.array([s[name] for s in per_fold]) for name in per_fold[0]}
 
 
@@ -107,6 +146,12 @@ class AutoCombiner(Combiner):
     metric : {"log_loss", "accuracy", "squared_error"} or None, default=None
         How candidates are compared: ``None`` is log-loss for classification and squared error
         for regression.
+    budget : float in (0, 1] or None, default=None
+        Keep the mean cost of the members run per input within this fraction of the whole
+        pool's cost (``ensel.combine.auto.cost_fraction_of``, weighted by the table's costs):
+        only candidates whose cross-validated cost fraction is at most ``budget`` can be chosen
+        (the others are scored and marked "over budget"). The default candidates become
+        ``ensel.combine.auto.BUDGET_CANDIDATES``, with the cascade calibrated to ``budget``.
     max_seconds : float or None, default=600
         Time budget for the cross-validation: once it is spent, the remaining candidates are
         skipped (with a warning; the first candidate always runs). ``None``: no limit. The
@@ -129,7 +174,8 @@ class AutoCombiner(Combiner):
     cv_results_ : dict of str to list
         One entry per candidate (load it with ``pandas.DataFrame(cv_results_)``): ``candidate``,
         ``status`` (``"scored"`` or why it was skipped), ``mean_<metric>`` and ``std_<metric>``
-        for every metric of the task, and ``seconds`` (cross-validation time).
+        for every metric of the task (and ``cost_fraction`` with a ``budget``), and ``seconds``
+        (cross-validation time).
 
     Examples
     --------
@@ -149,11 +195,13 @@ class AutoCombiner(Combiner):
     _tasks = BOTH_TASKS
 
     def __init__(self, candidates: list[Any] | None = None, *, cv: int = 5,
-                 metric: str | None = None, max_seconds: float | None = 600.0,
-                 random_state: int = 0, verbose: bool = False) -> None:
+                 metric: str | None = None, budget: float | None = None,
+                 max_seconds: float | None = 600.0, random_state: int = 0,
+                 verbose: bool = False) -> None:
         self.candidates = candidates
         self.cv = cv
         self.metric = metric
+        self.budget = budget
         self.max_seconds = max_seconds
         self.random_state = random_state
         self.verbose = verbose
@@ -169,6 +217,8 @@ class AutoCombiner(Combiner):
         name = type(self).__name__
         V.check_int_param(self.cv, "cv", name, low=2, high=table.n_samples)
         V.check_choice(self.metric, "metric", name, (None, *METRICS[table.task]))
+        if self.budget is not None:
+            V.check_real_param(self.budget, "budget", name, low=0.0, high=1.0, include_low=False)
         if self.max_seconds is not None:
             V.check_real_param(self.max_seconds, "max_seconds", name, low=0.0, high=np.inf,
                                include_low=False)
@@ -180,6 +230,9 @@ class AutoCombiner(Combiner):
         from ensel.combine import COMBINERS, get_combiner
 
         name = type(self).__name__
+        if self.candidates is None and self.budget is not None:
+            return [(n, get_combiner(n)(**(params | {"budget": self.budget} if n == "cascade"
+                                           else params))) for n, params in BUDGET_CANDIDATES]
         if self.candidates is None:
             return [(n, get_combiner(n)(**params)) for n, params in DEFAULT_CANDIDATES]
         if isinstance(self.candidates, (str, Combiner)) or len(self.candidates) == 0:
@@ -230,7 +283,7 @@ class AutoCombiner(Combiner):
         metric = self.metric or METRICS[table.task][0]
         folds = self._folds(table)
         results: dict[str, list[Any]] = {"candidate": [], "status": [], "seconds": []}
-        for m in METRICS[table.task]:
+        for m in (*METRICS[table.task], *(("cost_fraction",) if self.budget else ())):
             results[f"mean_{m}"], results[f"std_{m}"] = [], []
         fitted: dict[str, Combiner] = {}
         start = time.perf_counter()
@@ -242,7 +295,8 @@ class AutoCombiner(Combiner):
             if status is None and over:
                 status = f"skipped: max_seconds={self.max_seconds:g} spent"
             tic = time.perf_counter()
-            scores = {} if status is not None else cross_validate(est, table, folds)
+            scores = {} if status is not None else cross_validate(
+                est, table, folds, cost=self.budget is not None)
             self._record(results, label, status or "scored", scores, time.perf_counter() - tic)
             if status is None:
                 fitted[label] = est
@@ -270,8 +324,9 @@ class AutoCombiner(Combiner):
                 f"{type(self).__name__}: no candidate can be fitted on this {table.task} table "
                 f"(inputs X: {'no' if table.X is None else 'yes'}); statuses: "
                 f"{dict(zip(results['candidate'], results['status'], strict=True))}.")
+        eligible = self._within_budget(results, fitted)
         sign = -1.0 if metric == "accuracy" else 1.0
-        self.best_ = min(fitted, key=lambda label: sign * self.cv_scores_[label])
+        self.best_ = min(eligible, key=lambda label: sign * self.cv_scores_[label])
         self.best_score_ = self.cv_scores_[self.best_]
         self.cv_results_ = results
         skipped = [c for c, s in zip(results["candidate"], results["status"], strict=True)
@@ -281,11 +336,32 @@ class AutoCombiner(Combiner):
                           f"candidates not tried: {skipped}.", UserWarning, stacklevel=3)
         self.best_estimator_ = clone(fitted[self.best_]).fit(table)
 
+    def _within_budget(self, results: dict[str, list[Any]], fitted: dict[str, Combiner]
+                       ) -> list[str]:
+        """The scored candidates whose mean cost fraction meets the budget; marks the others."""
+        if self.budget is None:
+            return list(fitted)
+        eligible, costs = [], {}
+        for i, label in enumerate(results["candidate"]):
+            if label not in fitted:
+                continue
+            costs[label] = round(results["mean_cost_fraction"][i], 3)
+            if results["mean_cost_fraction"][i] <= self.budget + 1e-9:
+                eligible.append(label)
+            else:
+                results["status"][i] = f"over budget: cost {costs[label]:.3f} > {self.budget:g}"
+        if not eligible:
+            raise ValueError(f"{type(self).__name__}: no candidate meets budget={self.budget:g}; "
+                             f"cross-validated cost fractions: {costs}.")
+        return eligible
+
     @staticmethod
     def _report(i: int, n: int, results: dict[str, list[Any]], metric: str) -> None:
         mean, std = results[f"mean_{metric}"][-1], results[f"std_{metric}"][-1]
         score = f"{metric} {mean:.4f} ± {std:.4f}" if results["status"][-1] == "scored" \
             else results["status"][-1]
+        if "mean_cost_fraction" in results and results["status"][-1] == "scored":
+            score += f", cost {results['mean_cost_fraction'][-1]:.3f}"
         print(f"[AutoCombiner] {i + 1}/{n} {results['candidate'][-1]}: {score} "
               f"({results['seconds'][-1]:.1f} s)", flush=True)
 
