@@ -154,7 +154,7 @@ def test_built_wheel_runs_alone(tmp_path):
     for name in shipped_sets:
         assert isinstance(report["loaded"][name], list), (name, report["loaded"][name])
 
-    out = _run([str(python.parent / "ensel"), "demo"], cwd=work)
+    out = _run([str(python.parent / "ensel"), "demo"], cwd=work, timeout=300)  # ~15 s idle
     assert "e2e-CEL (k=3)" in out and "stacking" in out and "done in" in out
 
 
