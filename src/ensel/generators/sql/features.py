@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -98,10 +99,21 @@ def _parse(sql: str) -> tuple[dict[str, float], tuple[str, ...], frozenset[str]]
     if tree is None:
         feats["parse_error"] = 1.0
         return feats, (), frozenset()
+    literals = list(tree.find_all(exp.Literal))
+    feats.update(_structure(tree, literals))
+    lit_texts = tuple(str(lit.this) for lit in literals if lit.is_string
+                      or str(lit.this) not in {"0", "1"})
+    return feats, lit_texts, _identifier_words(tree)
+
+
+def _structure(tree: Any, literals: list[Any]) -> dict[str, float]:
+    """The structure counts of a parsed SQL tree (all of `STRUCTURE_FEATURES` but the first
+    and last)."""
+    from sqlglot import exp
+
     selects = list(tree.find_all(exp.Select))
     aggs = list(tree.find_all(exp.AggFunc))
     orders = list(tree.find_all(exp.Ordered))
-    literals = [lit for lit in tree.find_all(exp.Literal)]
     depth = 0
     for sel in selects:
         d, node = 0, sel.parent
@@ -112,7 +124,7 @@ def _parse(sql: str) -> tuple[dict[str, float], tuple[str, ...], frozenset[str]]
     where_conds = sum(1 for w in tree.find_all(exp.Where)) + sum(
         1 for _ in tree.find_all(exp.And, exp.Or))
     top = tree if isinstance(tree, exp.Select) else (selects[0] if selects else None)
-    feats.update({
+    counts = {
         "n_tables": float(len(list(tree.find_all(exp.Table)))),
         "n_joins": float(len(list(tree.find_all(exp.Join)))),
         "n_aggregates": float(len(aggs)),
@@ -124,27 +136,30 @@ def _parse(sql: str) -> tuple[dict[str, float], tuple[str, ...], frozenset[str]]
         "nesting_depth": float(depth),
         "has_order": float(bool(orders)),
         "has_order_desc": float(any(o.args.get("desc") for o in orders)),
-        "has_limit": float(tree.find(exp.Limit) is not None),
-        "has_group": float(tree.find(exp.Group) is not None),
-        "has_having": float(tree.find(exp.Having) is not None),
-        "has_distinct": float(tree.find(exp.Distinct) is not None),
-        "has_union": float(tree.find(exp.Union) is not None),
-        "has_intersect": float(tree.find(exp.Intersect) is not None),
-        "has_except": float(tree.find(exp.Except) is not None),
-        "has_not": float(tree.find(exp.Not) is not None),
-        "has_like": float(tree.find(exp.Like) is not None),
+    }
+    kinds = {"has_limit": exp.Limit, "has_group": exp.Group, "has_having": exp.Having,
+             "has_distinct": exp.Distinct, "has_union": exp.Union,
+             "has_intersect": exp.Intersect, "has_except": exp.Except, "has_not": exp.Not,
+             "has_like": exp.Like}
+    counts.update({name: float(tree.find(kind) is not None) for name, kind in kinds.items()})
+    counts.update({
         "n_conditions": float(where_conds),
         "n_select_columns": float(len(top.expressions)) if top is not None else 0.0,
         "n_literals": float(len(literals)),
     })
-    lit_texts = tuple(str(lit.this) for lit in literals if lit.is_string
-                      or str(lit.this) not in {"0", "1"})
+    return counts
+
+
+def _identifier_words(tree: Any) -> frozenset[str]:
+    """Stemmed words of the column and table names of a parsed SQL tree."""
+    from sqlglot import exp
+
     idents: set[str] = set()
     for node in tree.find_all(exp.Column, exp.Table):
         for part in re.split(r"_|\s", _CAMEL.sub("_", node.name)):
             if part:
                 idents.add(_stem(part.lower()))
-    return feats, lit_texts, frozenset(idents)
+    return frozenset(idents)
 
 
 def _has_duplicates(result: ExecutionResult) -> bool:
@@ -186,6 +201,19 @@ def _candidate_text_features(sql: str, q_lower: str, q_words: set[str], q_conten
     flags["has_except_or_not"] = float(struct["has_except"] or struct["has_not"])
     cue_match = [1.0 - abs(cues[c] - min(flags[f], 1.0)) for c, (_, f) in _CUES.items()]
     return np.array([struct[n] for n in STRUCTURE_FEATURES] + overlap + cue_match)
+
+
+def _result_features(r: ExecutionResult, median_rows: float, modal_cols: int,
+                     duplicates: bool, dup_of: float, dedup_of: float) -> list[float]:
+    """The ``result.*`` features of one group's result (see `feature_names`)."""
+    n_values = r.n_rows * max(r.n_columns, 1)
+    return [
+        float(not r.rows), math.log1p(r.n_rows), math.log1p(r.n_rows) - median_rows,
+        float(r.n_columns), float(bool(r.rows) and r.n_columns == modal_cols),
+        float(r.truncated), float(duplicates), dup_of, dedup_of,
+        sum(v is None for row in r.rows for v in row) / n_values if r.rows else 0.0,
+        float(r.n_rows == 1 and len(r.rows[0]) == 1 and r.rows[0][0] in (0, None)),
+    ]
 
 
 def group_features(eq: ExecutedQuestion, system_accuracy: Mapping[str, float]) -> np.ndarray:
@@ -254,14 +282,7 @@ def group_features(eq: ExecutedQuestion, system_accuracy: Mapping[str, float]) -
                 if h != g and distinct_rows[h] == distinct_rows[g]:
                     dup_of = max(dup_of, float(dups[g] and not dups[h]))
                     dedup_of = max(dedup_of, float(dups[h] and not dups[g]))
-        n_values = r.n_rows * max(r.n_columns, 1)
-        result_part = [
-            float(not r.rows), math.log1p(r.n_rows), math.log1p(r.n_rows) - median_rows,
-            float(r.n_columns), float(bool(r.rows) and r.n_columns == modal_cols),
-            float(r.truncated), float(dups[g]), dup_of, dedup_of,
-            sum(v is None for row in r.rows for v in row) / n_values if r.rows else 0.0,
-            float(r.n_rows == 1 and len(r.rows[0]) == 1 and r.rows[0][0] in (0, None)),
-        ]
+        result_part = _result_features(r, median_rows, modal_cols, dups[g], dup_of, dedup_of)
         proposed = np.zeros(k)
         proposed[members] = 1.0
         text = np.mean([_candidate_text_features(eq.sql(j) or "", q_lower, q_words, q_content,
