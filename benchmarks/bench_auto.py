@@ -35,7 +35,7 @@ import numpy as np
 PEERS = ("best-single", "greedy", "stacking", "qo-es", "qdo-es")
 LABELS = {"best-single": "best single", "greedy": "GES", "stacking": "stacking",
           "qo-es": "QO-ES", "qdo-es": "QDO-ES", "auto": "AutoCombiner",
-          "auto-accuracy": "AutoCombiner (metric=accuracy)"}
+          "auto-accuracy": "AutoCombiner (metric=accuracy)", "auto-budget": "AutoCombiner (budget)"}
 
 
 def load_or_make(dataset: str, pool: str, seed: int, cache: Path | None,
@@ -71,10 +71,12 @@ def _score(est: Any, test: Any, fit_s: float) -> dict[str, float]:
             "log_loss": log_loss(proba, y), "fit_s": fit_s}
 
 
-def run_cell(sel: Any, test: Any, *, cv: int) -> dict[str, dict[str, Any]]:
-    """Test scores of every default candidate and of AutoCombiner (both metrics) on one seed."""
+def run_cell(sel: Any, test: Any, *, cv: int,
+             budget: float | None = None) -> dict[str, dict[str, Any]]:
+    """Test scores of every default candidate and of AutoCombiner (both metrics, and under
+    ``budget`` when given) on one seed."""
     from ensel.combine import AutoCombiner, get_combiner
-    from ensel.combine.auto import DEFAULT_CANDIDATES
+    from ensel.combine.auto import DEFAULT_CANDIDATES, cost_fraction_of
 
     out: dict[str, dict[str, Any]] = {}
     for name, params in DEFAULT_CANDIDATES:
@@ -87,18 +89,24 @@ def run_cell(sel: Any, test: Any, *, cv: int) -> dict[str, dict[str, Any]]:
         auto = AutoCombiner(cv=cv, metric=metric).fit(sel)
         out[key] = _score(auto, test, time.perf_counter() - start) | {
             "chosen": auto.best_, "cv_results": auto.cv_results_}
+    if budget is not None:
+        start = time.perf_counter()
+        auto = AutoCombiner(cv=cv, budget=budget).fit(sel)
+        out["auto-budget"] = _score(auto, test, time.perf_counter() - start) | {
+            "chosen": auto.best_, "cost_fraction": cost_fraction_of(auto, test)}
     return out
 
 
 def run(datasets: Sequence[str], pools: Sequence[str], seeds: Sequence[int], *,
-        cache: Path | None, max_rows: int | None, cv: int) -> dict[tuple[str, str], list]:
+        cache: Path | None, max_rows: int | None, cv: int,
+        budget: float | None = None) -> dict[tuple[str, str], list]:
     """Per dataset x pool, one ``run_cell`` result per seed."""
     results: dict[tuple[str, str], list] = defaultdict(list)
     for dataset in datasets:
         for pool in pools:
             for seed in seeds:
                 sel, test = load_or_make(dataset, pool, seed, cache, max_rows)
-                results[dataset, pool].append(run_cell(sel, test, cv=cv))
+                results[dataset, pool].append(run_cell(sel, test, cv=cv, budget=budget))
                 print(f"# done {dataset}/{pool}/seed {seed}: auto chose "
                       f"{results[dataset, pool][-1]['auto']['chosen']}", file=sys.stderr,
                       flush=True)
@@ -117,17 +125,20 @@ def print_cell(dataset: str, pool: str, runs: list) -> None:
     print("| method | accuracy | NLL | fit s | Δ acc vs GES (pt) | Δ NLL vs GES |")
     print("|---|---|---|---|---|---|")
     ges_acc, ges_nll = _mean(runs, "greedy", "accuracy"), _mean(runs, "greedy", "log_loss")
-    rows = [*PEERS, "auto", "auto-accuracy"]
+    autos = [k for k in ("auto", "auto-accuracy", "auto-budget") if k in runs[0]]
+    rows = [*PEERS, *autos]
     if hindsight not in rows:
         rows.append(hindsight)
     for name in rows:
         acc, nll = _mean(runs, name, "accuracy"), _mean(runs, name, "log_loss")
         label = LABELS.get(name, name)
+        if name == "auto-budget":
+            label += f" (test cost {_mean(runs, name, 'cost_fraction'):.3f})"
         if name == hindsight:
             label += " (hindsight best)"
         print(f"| {label} | {acc:.4f} | {nll:.4f} | {_mean(runs, name, 'fit_s'):.2f} | "
               f"{100 * (acc - ges_acc):+.2f} | {nll - ges_nll:+.4f} |")
-    for key in ("auto", "auto-accuracy"):
+    for key in autos:
         chosen = [r[key]["chosen"] for r in runs]
         print(f"\n{LABELS[key]} chose: {', '.join(chosen)}")
 
@@ -160,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--cv", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=None,
+                        help="also run AutoCombiner(budget=...) (a fraction of the pool's cost)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder of saved tables (<dataset>-<pool>-<seed>-<rows>/sel, test)")
     parser.add_argument("--json", type=Path, default=None,
@@ -170,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with threadpool_limits(1):
         results = run(args.datasets.split(","), args.pools.split(","),
                       [int(s) for s in args.seeds.split(",")], cache=args.cache,
-                      max_rows=args.max_rows, cv=args.cv)
+                      max_rows=args.max_rows, cv=args.cv, budget=args.budget)
     for (dataset, pool), runs in results.items():
         print_cell(dataset, pool, runs)
     print_targets(results)
