@@ -68,8 +68,10 @@ for name in DATASETS:
     else:
         loaded[name] = [int(X.shape[0]), int(X.shape[1]), int(len(set(y.tolist())))]
 from importlib.metadata import version
+from ensel.datasets import dataset_path
+paths = {name: str(dataset_path(name)) for name in sys.argv[1:]}
 print(json.dumps({"file": ensel.__file__, "version": ensel.__version__,
-                  "metadata": version("ensel"), "loaded": loaded}))
+                  "metadata": version("ensel"), "loaded": loaded, "paths": paths}))
 """
 
 
@@ -143,16 +145,23 @@ def test_built_wheel_runs_alone(tmp_path):
     python = _venv_with(wheel, tmp_path / "venv")
     work = tmp_path / "elsewhere"
     work.mkdir()
-    report = json.loads(_run([str(python), "-c", _WHEEL_CHECK], cwd=work).splitlines()[-1])
+    data = package / "ensel" / "data"
+    entries = sorted(p.name for p in data.iterdir() if p.name != "SOURCES.md")
+    assert len(entries) >= 5  # letter, pendigits, mnist_5k, spider_dev_public, routerbench
+    report = json.loads(_run([str(python), "-c", _WHEEL_CHECK, *entries],
+                             cwd=work).splitlines()[-1])
     assert Path(report["file"]).is_relative_to(tmp_path / "venv"), report["file"]
     assert report["version"] == report["metadata"] == ensel.__version__
     version = _run([str(python.parent / "ensel"), "--version"], cwd=work).strip()
     assert version == f"ensel {ensel.__version__}"
     assert report["loaded"]["digits"] == [1797, 64, 10]
-    data = package / "ensel" / "data"
     shipped_sets = [n for n in report["loaded"] if (data / f"{n}.csv.gz").is_file()]
+    assert len(shipped_sets) >= 3, shipped_sets
     for name in shipped_sets:
         assert isinstance(report["loaded"][name], list), (name, report["loaded"][name])
+        assert report["loaded"][name][0] >= 5000, (name, report["loaded"][name])
+    for name, path in report["paths"].items():  # found in the installed package, not the repo
+        assert Path(path).is_relative_to(tmp_path / "venv"), (name, path)
 
     out = _run([str(python.parent / "ensel"), "demo"], cwd=work, timeout=300)  # ~15 s idle
     assert "e2e-CEL (k=3)" in out and "stacking" in out and "done in" in out
