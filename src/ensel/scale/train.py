@@ -27,7 +27,7 @@ the object store (``ray.put``) and each worker reads them on its node.
 
 from __future__ import annotations
 
-import json
+import math
 import shutil
 import tempfile
 import uuid
@@ -198,29 +198,44 @@ def _train_loop(config: dict[str, Any]) -> None:
 
 
 def _write_fit(path: Path, fit: Fit) -> None:
-    """A fit's weights (safetensors) and record (JSON) in the folder ``path``."""
+    """A fit's weights (safetensors) and record (JSON; NaN as null) in the folder ``path``."""
     from safetensors.torch import save_file
 
-    path.mkdir()
+    from ensel._io import atomic_directory, write_json
+
     tensors = {n: t.detach().contiguous() for n, t in fit.net.state_dict().items()}
-    save_file(tensors, str(path / "model.safetensors"))
     record = {"format": _RECORD_FORMAT, "version": 1, "epoch": fit.epoch,
-              "val_loss": fit.val_loss, "val_score": fit.val_score, "history": fit.history}
-    (path / "record.json").write_text(json.dumps(record))
+              "val_loss": _finite_or_none(fit.val_loss),
+              "val_score": _finite_or_none(fit.val_score), "history": fit.history}
+    with atomic_directory(path, marker="record.json") as tmp:
+        save_file(tensors, str(tmp / "model.safetensors"))
+        write_json(tmp / "record.json", record, indent=None)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _read_fit(path: Path, job: Job) -> Fit:
     """The `Fit` written by `_write_fit`, its network rebuilt by the job's factory."""
     from safetensors.torch import load_file
 
-    record = json.loads((path / "record.json").read_text())
-    if record.get("format") != _RECORD_FORMAT:
-        raise ValueError(f"{path / 'record.json'} is not an {_RECORD_FORMAT} file.")
+    from ensel._io import read_json
+
+    record = read_json(path / "record.json", format=_RECORD_FORMAT, versions=(1,),
+                       keys=("epoch", "val_loss", "val_score", "history"),
+                       required=("epoch", "val_loss", "val_score", "history"))
     net = job.build()
-    net.load_state_dict(load_file(str(path / "model.safetensors")))
+    try:
+        net.load_state_dict(load_file(str(path / "model.safetensors")))
+    except RuntimeError as error:
+        raise ValueError(f"{path / 'model.safetensors'} does not fit the job's network: "
+                         f"{str(error).splitlines()[0]}") from None
     net.eval()
-    return Fit(net, int(record["epoch"]), float(record["val_loss"]),
-               float(record["val_score"]), record["history"], dict(job.info))
+    nan = math.nan
+    return Fit(net, int(record["epoch"]), nan if record["val_loss"] is None
+               else float(record["val_loss"]), nan if record["val_score"] is None
+               else float(record["val_score"]), record["history"], dict(job.info))
 
 
 register_engine("ray", train_on_ray)
