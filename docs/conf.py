@@ -106,7 +106,35 @@ def _repository_links(app, relative_path, parent_docname, content):
     content[0] = re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", fit, content[0])
 
 
+def _fitted_attribute_names():
+    """A transform: ``n_features_`` written bare in a docstring is a fitted attribute's name.
+
+    reStructuredText reads a word ending in ``_`` as a link to a target of that name; in a
+    numpydoc docstring (``ndarray of shape (n_features_,)``) it is scikit-learn's name of a
+    fitted attribute. A link of that form with no target becomes the word again; a real
+    target of the name still links.
+    """
+    from docutils import nodes
+    from sphinx.transforms import SphinxTransform
+
+    class FittedAttributeNames(SphinxTransform):
+        default_priority = 845  # after docutils resolves the links it can, before it reports
+
+        def apply(self, **kwargs):
+            for ref in list(self.document.findall(nodes.reference)):
+                name = ref.get("refname")
+                if name and not ref.resolved and re.fullmatch(r"[a-z][a-z0-9_]*", name) \
+                        and ref.astext() == name:
+                    refs = self.document.refnames.get(name, [])
+                    if ref in refs:
+                        refs.remove(ref)
+                    ref.replace_self(nodes.Text(name + "_"))
+
+    return FittedAttributeNames
+
+
 def setup(app):
+    app.add_transform(_fitted_attribute_names())
     app.connect("include-read", _repository_links)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("missing-reference", _resolve_by_short_name)
