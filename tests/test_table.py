@@ -49,7 +49,7 @@ def test_regression_shapes():
          "member 'm1': probability 1.5 in row 0"),
         (dict(P=np.full((4, 2, 2), 0.5), y=[0, 1, 2, 1]), r"labels not in classes \[0, 1\]: \[2\]"),
         (dict(P=np.full((4, 2, 2), 0.5), y=[0, 1]), "y has 2 rows but P has 4"),
-        (dict(P=np.full((4, 2, 2), 0.5), X=np.zeros(4)), "X must be 2-D"),
+        (dict(P=np.full((4, 2, 2), 0.5), X=np.zeros(4)), "X must be at least 2-D"),
         (dict(P=np.full((4, 2, 2), 0.5), X=np.full((4, 1), np.nan)), "X has NaN"),
         (dict(P=np.full((4, 2, 2), 0.5), members=["a"]), "'members' has 1 names"),
         (dict(P=np.full((4, 2, 2), 0.5), members=["a", "a"]), "name 'a' twice"),

@@ -168,7 +168,7 @@ def set_at(index, value):
     (lambda f: tamper_npy(f, "y", lambda a: a.astype(float)), r"y.npy: y must hold class indices"),
     (lambda f: tamper_npy(f, "y", lambda a: a[:3]), r"y.npy: y has 3 rows but P has 6"),
     (lambda f: tamper_npy(f, "X", set_at((5, 1), np.inf)), r"X.npy: X has inf at index \(5, 1\)"),
-    (lambda f: tamper_npy(f, "X", lambda a: a[:, 0]), r"X.npy: X must be 2-D"),
+    (lambda f: tamper_npy(f, "X", lambda a: a[:, 0]), r"X.npy: X must be at least 2-D"),
     (lambda f: tamper_header(f, classes=["a", "b"]),
      r"table.json: 'classes' has 2 labels but P has 4 classes"),
     (lambda f: tamper_header(f, classes=["a", 1, "b", "c"]), r"table.json: 'classes' mixes"),

@@ -166,6 +166,18 @@ def check_rows(a: Any, n_rows: int, what: str, ndim: int) -> np.ndarray:
     return a
 
 
+def check_inputs_rows(X: Any, n_rows: int) -> np.ndarray:
+    """Inputs ``X[N, ...]`` of a table: rows of features ``[N, F]`` or any ``[N, d1, d2, ...]``
+    (images ``[N, 1, 28, 28]``), with ``n_rows`` rows."""
+    X = np.asarray(X)
+    if X.ndim < 2:
+        raise ValueError(f"X must be at least 2-D: [N, F] features or [N, ...] inputs such as "
+                         f"images; got a {X.ndim}-D array of shape {X.shape}.")
+    if X.shape[0] != n_rows:
+        raise ValueError(f"X has {X.shape[0]} rows but P has {n_rows}.")
+    return X
+
+
 def encode_labels(y: Any, classes: np.ndarray) -> np.ndarray:
     """Map labels ``y`` onto indices of ``classes``; unknown labels are an error."""
     y = np.asarray(y)

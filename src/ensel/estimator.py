@@ -99,7 +99,7 @@ class _SelectiveEnsembleBase(BaseEstimator):
         y : array-like of shape (N,)
         """
         named = self._check_init()
-        X, y = validate_data(self, X, y, y_numeric=self._task == "regression")
+        X, y = validate_data(self, X, y, y_numeric=self._task == "regression", allow_nd=True)
         if self._task == "classification":
             check_classification_targets(y)
             self.classes_ = np.unique(y)
@@ -197,7 +197,7 @@ class _SelectiveEnsembleBase(BaseEstimator):
     def _selected_table(self, X: Any) -> tuple[PredictionTable, np.ndarray]:
         """Table on ``X`` in which only the selected members were evaluated, and the mask."""
         check_is_fitted(self, "members_")
-        X = validate_data(self, X, reset=False)
+        X = validate_data(self, X, reset=False, allow_nd=True)
         n, m = len(X), self.n_members_
         if _is_sequential(self.combiner_):
             P = self._placeholder(n)
@@ -270,8 +270,10 @@ class SelectiveEnsemble(ClassifierMixin, _SelectiveEnsembleBase):
     ----------
     estimators : list of (name, estimator) or estimators
         Members, prefit (used as they are) or unfitted (fitted by `fit`). Classifiers with
-        ``predict_proba``; torch modules (logits) and callables returning probabilities work
-        when prefit.
+        ``predict_proba``; torch modules and callables returning probabilities work when
+        prefit. A torch module runs as `ensel.members.torch_predict` runs it (eval mode, no
+        gradients, batched, on its parameters' device; logits unless ``outputs_proba =
+        True``), and ``X`` may then be images ``[N, 1, 28, 28]`` or any ``[N, ...]``.
     combiner : combiner, default=None
         Any ensel combiner; ``None`` means ``DifferentiableSelector()``.
     selection_split : float, default=0.25

@@ -29,8 +29,9 @@ class PredictionTable:
         Class probabilities of every member (classification) or predicted values (regression).
     y : ndarray of shape (N,) or (N, D), optional
         Class indices into ``classes`` (classification) or targets (regression).
-    X : ndarray of shape (N, F), optional
-        The raw inputs, for combiners that look at them.
+    X : ndarray of shape (N, F) or (N, d1, d2, ...), optional
+        The raw inputs, for combiners that look at them: rows of features, or inputs of any
+        shape such as images ``[N, 1, 28, 28]`` (saved and memory-mapped like ``P``).
     members : list of str
         One unique name per member.
     classes : ndarray of shape (C,), optional
@@ -104,7 +105,7 @@ class PredictionTable:
                         f"y has {y.shape[1]} outputs but P has {P.shape[2]} (axis 2)."
                     )
         if X is not None:
-            X = V.check_rows(X, P.shape[0], "X", 2)
+            X = V.check_inputs_rows(X, P.shape[0])
             if not np.issubdtype(X.dtype, np.number):
                 raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
             V.check_finite(X, "X")
@@ -121,12 +122,18 @@ class PredictionTable:
         estimators : list of (name, estimator) or list of estimators
             Fitted models. Classifiers need ``predict_proba`` and the same ``classes_`` in the
             same order; regressors use ``predict``.
-        X : array-like of shape (N, F)
+            ``torch.nn.Module`` members (see `ensel.members.torch_predict`: logits unless
+            ``outputs_proba = True``) and callables ``f(X) -> array`` return their class
+            columns in the order of the other members' ``classes_`` (``0..C-1`` without any).
+        X : array-like of shape (N, F) or (N, d1, d2, ...)
+            Inputs of any shape the members take (stored in the table).
         y : array-like of shape (N,), optional
             Labels (not indices) for classification, targets for regression.
         task : {"classification", "regression"}, optional
-            Default: classification when every member has ``predict_proba``, regression when
-            none is a classifier. A pool mixing the two, or holding a classifier without
+            Default: classification when every estimator has ``predict_proba``, regression when
+            none is a classifier (torch modules and callables do not count, as in
+            `ensel.scale.collect_predictions`: a pool of only those is regression unless
+            ``task="classification"``). A pool mixing the two, or holding a classifier without
             ``predict_proba``, is refused (naming the member) rather than turned into a
             regression table of class labels.
         costs : array-like of shape (M,) or (N, M), optional
@@ -145,15 +152,17 @@ class PredictionTable:
         for name, est in named:
             if task == "classification":
                 est_classes = getattr(est, "classes_", None)
-                if est_classes is None:
+                if est_classes is None and not _is_estimator(est):
+                    pass        # a torch module or a callable: its columns are in class order
+                elif est_classes is None:
                     raise ValueError(f"member {name!r} has no classes_: is it fitted?")
-                if classes is None:
+                elif classes is None:
                     classes = np.asarray(est_classes)
                 else:
                     V.check_same_classes(classes, est_classes, f"member {name!r}")
             columns.append(predict_member(name, est, X_arr, task))
         P = np.stack(columns, axis=1)
-        return cls.from_arrays(P, y=y, X=X_arr if X_arr.ndim == 2 else None,
+        return cls.from_arrays(P, y=y, X=X_arr if X_arr.ndim >= 2 else None,
                                members=[n for n, _ in named], classes=classes, task=task,
                                costs=costs)
 
@@ -361,13 +370,19 @@ class PredictionTable:
         return np.argmax(self.P, axis=2) == np.asarray(self.y)[:, None]
 
 
+def _is_estimator(member: Any) -> bool:
+    """A scikit-learn-like estimator (not a torch module nor a plain callable)."""
+    return hasattr(member, "predict") or hasattr(member, "predict_proba")
+
+
 def _pool_task(named: list[tuple[str, Any]]) -> str:
     """Classification when every member has ``predict_proba``, regression when none is a
     classifier; a mix is an error naming a member of each kind."""
     from sklearn.base import is_classifier
 
+    named = [(n, e) for n, e in named if _is_estimator(e)]
     proba = [n for n, e in named if hasattr(e, "predict_proba")]
-    if len(proba) == len(named):
+    if proba and len(proba) == len(named):
         return "classification"
     for name, est in named:
         if is_classifier(est) and name not in proba:
@@ -478,7 +493,7 @@ def _check_loaded(path: Path, header: dict[str, Any], P: np.ndarray, y: np.ndarr
             _check_loaded_y(y, P, task)
         if X is not None:
             where = path / "X.npy"
-            V.check_rows(X, P.shape[0], "X", 2)
+            V.check_inputs_rows(X, P.shape[0])
             if not np.issubdtype(X.dtype, np.number):
                 raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
             for start, block in _row_chunks(X):

@@ -127,10 +127,10 @@ def test_bad_dtype(data, pool):
         collect_predictions(pool, data[0], dtype=np.int32)
 
 
-@pytest.mark.parametrize("shape", [(10,), (2, 3, 4)])
-def test_inputs_must_be_2d(pool, shape):
-    with pytest.raises(ValueError, match=rf"'data' .* must be a 2-D array X\[N, F\].*"
-                                         rf"{len(shape)}-D array of shape"):
+@pytest.mark.parametrize("shape", [(10,), ()])
+def test_inputs_must_be_at_least_2d(pool, shape):
+    with pytest.raises(ValueError, match=rf"'data' .* must be an array X\[N, F\] or X\[N, "
+                                         rf"\.\.\.\].*{len(shape)}-D array of shape"):
         collect_predictions(pool, np.zeros(shape))
 
 

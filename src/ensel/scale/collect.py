@@ -81,8 +81,9 @@ def collect_predictions(
     members : list of (name, member) or list of members
         Fitted scikit-learn estimators, ``torch.nn.Module`` (logits; softmax is applied for
         classification) or callables ``f(X) -> array``, as in ``ensel.members.named_members``.
-    data : array-like of shape (N, F) or ray.data.Dataset
-        The inputs. A Ray Dataset (``engine="ray"`` only) must have a column ``input_column``
+    data : array-like of shape (N, F) or (N, d1, d2, ...), or ray.data.Dataset
+        The inputs (images too: torch members get batches ``X[i:j]`` of any shape). A Ray
+        Dataset (``engine="ray"`` only) must have a column ``input_column``
         holding one feature vector of length F per row (``ray.data.from_numpy`` names it
         ``"data"``); its rows are numbered in dataset order.
     engine : {"local", "ray"}, default="local"
@@ -197,7 +198,7 @@ def collect_predictions(
     plan = _plan(named, X[:1], n_rows=len(X), task=task, classes=classes, dtype=dtype,
                  batch_size=batch_size)
     y_enc = _encode_y(y, plan)
-    writer = _TableWriter(out_path, plan, n_features=X.shape[1] if store_inputs else None,
+    writer = _TableWriter(out_path, plan, input_shape=X.shape[1:] if store_inputs else None,
                           X_dtype=X.dtype, labelled=y_enc is not None)
     with writer:
         writer.write_rows(0, X if store_inputs else None, y_enc)
@@ -232,10 +233,10 @@ def _check_out(out: str | Path | None, overwrite: bool) -> Path | None:
 
 def _check_inputs(data: Any, store_inputs: bool) -> np.ndarray:
     X = np.asarray(data)
-    if X.ndim != 2:
+    if X.ndim < 2:
         raise ValueError(
-            f"'data' of {_OWNER} must be a 2-D array X[N, F] (or a Ray Dataset); got a "
-            f"{X.ndim}-D array of shape {X.shape}."
+            f"'data' of {_OWNER} must be an array X[N, F] or X[N, ...] (e.g. images "
+            f"[N, 1, 28, 28]), or a Ray Dataset; got a {X.ndim}-D array of shape {X.shape}."
         )
     if X.shape[0] == 0:
         raise ValueError(f"'data' of {_OWNER} has no rows: shape {X.shape}.")
@@ -354,7 +355,7 @@ class _TableWriter:
     interrupt) removes it and leaves the previous table in ``out`` whole.
     """
 
-    def __init__(self, out: Path | None, plan: _Plan, *, n_features: int | None,
+    def __init__(self, out: Path | None, plan: _Plan, *, input_shape: tuple[int, ...] | None,
                  X_dtype: Any, labelled: bool) -> None:
         self.out = out
         self.plan = plan
@@ -363,8 +364,8 @@ class _TableWriter:
         y_dtype = np.float64 if plan.task == "regression" else np.int64
         shapes = {"P": (n, len(plan.names), *plan.shape)}
         dtypes = {"P": plan.dtype}
-        if n_features is not None:
-            shapes["X"], dtypes["X"] = (n, n_features), np.dtype(X_dtype)
+        if input_shape is not None:
+            shapes["X"], dtypes["X"] = (n, *input_shape), np.dtype(X_dtype)
         if labelled:
             shapes["y"], dtypes["y"] = y_shape, np.dtype(y_dtype)
         self.arrays: dict[str, np.ndarray] = {}
@@ -618,7 +619,7 @@ def _collect_ray_dataset(named: list[tuple[str, Any]], data: Any, *, y: Any, tas
     y_enc = _encode_y(y, plan)
     # one CPU stays free for the dataset's own read / transform tasks (1 CPU each by default)
     options = _pool_options(ray, len(named), num_actors, num_cpus_per_actor, reserve=1.0)
-    writer = _TableWriter(out, plan, n_features=probe.shape[1] if store_inputs else None,
+    writer = _TableWriter(out, plan, input_shape=probe.shape[1:] if store_inputs else None,
                           X_dtype=probe.dtype, labelled=y_enc is not None)
     with writer, _DataContextPatch(data.context, progress, preserve_order=True):
         writer.write_rows(0, None, y_enc)
