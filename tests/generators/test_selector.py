@@ -402,6 +402,11 @@ def test_sql_selector_loads_a_model_saved_by_ensel_0_1(executed: list, tmp_path:
             if k not in ("hidden_layer_sizes", "method_options", "margins")}  # 0.1: no gate
     cfg["metadata"]["params"] = {**meta, "hidden": [], "method_params": {}}
     path.write_text(json.dumps(cfg, indent=2))
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(tmp_path / "sel" / "model.safetensors"))
+    weights["mean"], weights["scale"] = weights.pop("feature_mean"), weights.pop("feature_scale")
+    save_file(weights, str(tmp_path / "sel" / "model.safetensors"))      # 0.1's tensor names
     with pytest.warns(FutureWarning) as record:
         back = SQLSelector.load(tmp_path / "sel")
     messages = sorted(str(w.message) for w in record)

@@ -150,7 +150,7 @@ default="softmax"
     Attributes
     ----------
     n_features_ : int
-    mean_, scale_ : ndarray of shape (n_features,)
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_,)
         Feature standardisation (fitted on present candidates).
     loss_ : float
         Final training objective.
@@ -222,7 +222,7 @@ default="softmax"
     def _scores(self, X: np.ndarray) -> Any:
         import torch
 
-        Xs = (X - self.mean_) / self.scale_
+        Xs = (X - self.feature_mean_) / self.feature_scale_
         return self.net_(torch.from_numpy(Xs.astype(np.float32))).squeeze(-1)
 
     def _selection(self, topk: Any) -> Any:
@@ -281,9 +281,9 @@ default="softmax"
         pen = _check_penalty(penalty, X.shape[2])
         present = X[mask]
         self.n_features_ = X.shape[2]
-        self.mean_ = present.mean(axis=0).astype(np.float32)
+        self.feature_mean_ = present.mean(axis=0).astype(np.float32)
         scale = present.std(axis=0)
-        self.scale_ = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
+        self.feature_scale_ = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
         self.net_ = self._build(self.n_features_)
         self.loss_ = self._train(X[use], mask[use], correct[use], pen)
         return self
@@ -295,7 +295,7 @@ default="softmax"
 
         from ensel._training import Job, TrainOptions, threads, train
 
-        Xs = ((X - self.mean_) / self.scale_).astype(np.float32)
+        Xs = ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32)
         objective = _ListwiseLoss(Xs, mask, correct, pen, alpha=float(self.alpha),
                                   select=self._selection(self._resolve_topk()))
         options = TrainOptions(learning_rate=self.learning_rate, alpha=0.0,
@@ -401,8 +401,8 @@ default="softmax"
 
         check_is_fitted(self, "net_", msg=_NOT_FITTED)
         tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net_.state_dict().items()}
-        tensors["mean"] = torch.from_numpy(self.mean_)
-        tensors["scale"] = torch.from_numpy(self.scale_)
+        tensors["feature_mean"] = torch.from_numpy(self.feature_mean_)
+        tensors["feature_scale"] = torch.from_numpy(self.feature_scale_)
         config = {"format": FORMAT, "version": FORMAT_VERSION,
                   "params": _json_params(self.get_params()), "n_features": self.n_features_,
                   "loss": self.loss_, "metadata": metadata or {}}
@@ -448,16 +448,17 @@ default="softmax"
         self.n_features_ = int(config["n_features"])
         self.loss_ = float(config["loss"])
         self.metadata_ = config["metadata"]
-        self._load_weights(path / WEIGHTS)
+        self._load_weights(path / WEIGHTS, version=config["version"])
         return self
 
-    def _load_weights(self, weights: Path) -> None:
+    def _load_weights(self, weights: Path, *, version: int) -> None:
         from safetensors.torch import load_file
 
+        mean, scale = ("feature_mean", "feature_scale") if version >= 2 else ("mean", "scale")
         try:
             tensors = load_file(str(weights))
-            self.mean_ = tensors.pop("mean").numpy()
-            self.scale_ = tensors.pop("scale").numpy()
+            self.feature_mean_ = tensors.pop(mean).numpy()
+            self.feature_scale_ = tensors.pop(scale).numpy()
             self.net_ = self._build(self.n_features_)
             self.net_.load_state_dict(_renumber({k[4:]: v for k, v in tensors.items()},
                                                 self.net_))
