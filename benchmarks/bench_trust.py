@@ -291,17 +291,18 @@ def _aligned(student: Any, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- printing
 def _mean_table(records: list[dict[str, Any]], keys: Sequence[str], columns: Sequence[str],
-                fmt: str = "{:>9.4f}") -> list[str]:
+                fmt: str = "{:>11.4f}") -> list[str]:
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[tuple(r[k] for k in keys)].append(r)
-    lines = ["  ".join(f"{k:<14}" for k in keys) + "".join(f"{c:>10}" for c in columns)
+    width = max([14, *(len(str(k)) for key in groups for k in key)])
+    lines = ["  ".join(f"{k:<{width}}" for k in keys) + "".join(f"{c:>12}" for c in columns)
              + f"{'seeds':>7}"]
     for key, rows in groups.items():
         with warnings.catch_warnings():             # an all-NaN column prints nan
             warnings.simplefilter("ignore", RuntimeWarning)
             values = [np.nanmean([r[c] for r in rows]) for c in columns]
-        lines.append("  ".join(f"{str(k):<14}" for k in key)
+        lines.append("  ".join(f"{str(k):<{width}}" for k in key)
                      + "".join(" " + fmt.format(v) for v in values) + f"{len(rows):>7}")
     return lines
 
@@ -332,7 +333,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> str:
         out += _mean_table(results["consistency"], ("dataset", "M", "alpha"),
                            ("inconsistent", "abstain", "risk"))
     if results.get("distill"):
-        out += ["", "## distillation into one MLP (letter / natural unless --datasets)"]
+        out += ["", "## distillation into one student (letter / natural unless --distill-datasets)"]
         out += _mean_table(results["distill"], ("dataset", "method"),
                            ("accuracy", "nll", "predict_ms", "agreement", "gap_closed", "fit_s"))
     return "\n".join(out)
