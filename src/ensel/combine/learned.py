@@ -29,13 +29,20 @@ _MIN_PROBA = 1e-7
 
 
 class _SelectionNet(nn.Module):
-    """MLP from selection features to member scores ``[B, M]`` (and weight logits)."""
+    """Selection features to member scores ``[B, M]`` (and weight logits): an MLP on
+    ``F[B, n_in]``, or the module ``network(n_in, M)`` builds on inputs ``[B, *n_in]``
+    (``n_in`` is then the input shape) whose output ``[B, H]`` feeds the same linear heads."""
 
-    def __init__(self, n_in: int, n_members: int, hidden: tuple[int, ...], dropout: float,
-                 weighted: bool, n_classes: int = 0, subset: bool = False) -> None:
+    def __init__(self, n_in: Any, n_members: int, hidden: tuple[int, ...], dropout: float,
+                 weighted: bool, n_classes: int = 0, subset: bool = False,
+                 network: Any = None) -> None:
         super().__init__()
-        self.body = mlp(n_in, hidden, None, dropout=dropout)
-        width = hidden[-1] if hidden else n_in
+        if network is None:
+            self.body = mlp(n_in, hidden, None, dropout=dropout)
+            width = hidden[-1] if hidden else n_in
+        else:
+            self.body = network(tuple(n_in), n_members)
+            width = _output_width(self.body, tuple(n_in))
         self.scores = nn.Linear(width, n_members)
         self.weights = nn.Linear(width, n_members) if weighted else None
         head = _SubsetHead if subset else _StackedHead
@@ -76,6 +83,34 @@ def _warm_started(build: Any, weight: np.ndarray, bias: np.ndarray,
     net = build()
     net.head.start_at(weight, bias, P)
     return net
+
+
+def _output_width(body: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Width ``H`` of a selection network's output ``[B, H]``, from one blank input."""
+    was_training = body.training
+    body.eval()
+    with torch.no_grad():
+        out = body(torch.zeros((1, *input_shape)))
+    body.train(was_training)
+    if out.ndim != 2:
+        raise ValueError(f"The selection network built by 'network' must map inputs "
+                         f"[B, *{input_shape}] to features [B, H]; it returned shape "
+                         f"{tuple(out.shape)} for B = 1.")
+    return int(out.shape[1])
+
+
+def network_spec(network: Any) -> dict[str, Any] | None:
+    """``config.json``'s description of a ``network`` factory (None for the MLP)."""
+    from ensel.nets import factory_spec
+
+    return None if network is None else factory_spec(network)
+
+
+def network_from_spec(spec: Any, where: Path) -> Any:
+    """The factory `network_spec` described; errors name the file ``where``."""
+    from ensel.nets import factory_from_spec
+
+    return factory_from_spec(spec, str(where))
 
 
 def stacker_weights(P: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray,
@@ -367,6 +402,18 @@ class DifferentiableSelector(Combiner):
         feeds the selected members' probabilities to a learned linear head, one C x C map per
         member, like stacking restricted to the k selected members.
     hidden_layer_sizes : tuple of int, default=(128, 128)
+        The MLP selection network's hidden widths (unused with ``network``).
+    network : callable, optional
+        A factory ``network(input_shape, n_members) -> torch.nn.Module`` for a selection
+        network of your own, e.g. a CNN on images ``X[N, 1, 28, 28]``: the module maps a batch
+        of raw inputs ``[B, *input_shape]`` (standardised by one mean and scale over all
+        values) to features ``[B, H]`` (any ``H``; ``n_members`` is natural), on which the
+        selector's linear score head (and weight head) sits. ``None`` (the default): the MLP
+        on ``X[N, F]``. Needs ``features="inputs"`` (or None) and a table with ``X``; tables
+        with ``X`` of more than 2 dimensions need it. Use a module-level class or function or
+        a ``functools.partial`` of one (``functools.partial(ensel.nets.ConvNet,
+        channels=(8, 16))``): it pickles for ``engine="ray"``, and `save` stores its import
+        path and keyword arguments in ``config.json``.
     dropout : float, default=0.1
     learning_rate : float, default=1e-3
         Adam's step size.
@@ -443,8 +490,9 @@ class DifferentiableSelector(Combiner):
     def __init__(self, k: int | str | None = None, *, budget: float | None = None,
                  max_cost: float | None = None, method: str = "sparse",
                  features: str | None = None, aggregation: str = "auto",
-                 hidden_layer_sizes: tuple[int, ...] = (128, 128), dropout: float = 0.1,
-                 learning_rate: float = 1e-3, alpha: float = 1e-4, max_epochs: int = 200,
+                 hidden_layer_sizes: tuple[int, ...] = (128, 128), network: Any = None,
+                 dropout: float = 0.1, learning_rate: float = 1e-3, alpha: float = 1e-4,
+                 max_epochs: int = 200,
                  batch_size: int = 128, validation_fraction: float = 0.2,
                  early_stopping: bool = True, n_iter_no_change: int = 20,
                  member_dropout: float = 0.1, refit: bool = True, calibrate: bool = True,
@@ -458,6 +506,7 @@ class DifferentiableSelector(Combiner):
         self.features = features
         self.aggregation = aggregation
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.network = network
         self.dropout = dropout
         self.learning_rate = learning_rate
         self.alpha = alpha
@@ -508,8 +557,29 @@ class DifferentiableSelector(Combiner):
         V.check_choice(self.engine, "engine", name, engine_names())
         V.check_int_param(self.random_state, "random_state", name, low=0)
         self._features_mode(table)
+        self._check_network(table)
         if table.n_samples < 2:
             raise ValueError(f"{name}.fit needs at least 2 labelled rows.")
+
+    def _check_network(self, table: PredictionTable) -> None:
+        name = type(self).__name__
+        nd = table.X is not None and table.X.ndim > 2
+        if self.network is None:
+            if nd and self._features_mode(table) != "predictions":
+                raise ValueError(
+                    f"The table's X has shape {table.X.shape}: inputs of more than 2 dimensions "
+                    f"need a selection network for them. Pass network= to {name} (e.g. "
+                    f"functools.partial(ensel.nets.ConvNet, channels=(8, 16))) or "
+                    f"features='predictions'.")
+            return
+        if not callable(self.network):
+            raise ValueError(f"The 'network' parameter of {name} must be None or a factory "
+                             f"network(input_shape, n_members) -> torch.nn.Module. Got "
+                             f"{self.network!r} instead.")
+        if self._features_mode(table) != "inputs":
+            raise ValueError(f"The 'network' parameter of {name} is a selection network on the "
+                             f"inputs X: it needs features='inputs' (or None). Got features="
+                             f"{self.features!r} instead.")
 
     def _check_budget(self) -> None:
         name = type(self).__name__
@@ -575,8 +645,13 @@ class DifferentiableSelector(Combiner):
         self.first_member_ = (first_member(table, train) if self.features_ == "first"
                               else None)
         raw = self._raw_features(table)
-        self.feature_mean_ = raw[train].mean(0).astype(np.float32)
-        self.feature_scale_ = np.maximum(raw[train].std(0), 1e-6).astype(np.float32)
+        self.input_shape_ = None if table.X is None else tuple(int(n) for n in table.X.shape[1:])
+        if self.network is None:
+            self.feature_mean_ = raw[train].mean(0).astype(np.float32)
+            self.feature_scale_ = np.maximum(raw[train].std(0), 1e-6).astype(np.float32)
+        else:           # images: one mean and scale for every pixel (borders are constant)
+            self.feature_mean_ = np.array([raw[train].mean()], dtype=np.float32)
+            self.feature_scale_ = np.array([max(raw[train].std(), 1e-6)], dtype=np.float32)
         F, P = self._tensors(table)
         if self.task_ == "classification":
             target = torch.from_numpy(np.asarray(table.y, dtype=np.int64))
@@ -633,9 +708,9 @@ class DifferentiableSelector(Combiner):
         F, P = data.F, data.P
         subset = aggregation == "stacked" and k is None
         build = functools.partial(
-            _SelectionNet, F.shape[1], P.shape[1], tuple(self.hidden_layer_sizes),
-            self.dropout, aggregation == "weighted",
-            P.shape[2] if aggregation == "stacked" else 0, subset)
+            _SelectionNet, F.shape[1] if self.network is None else tuple(F.shape[1:]),
+            P.shape[1], tuple(self.hidden_layer_sizes), self.dropout, aggregation == "weighted",
+            P.shape[2] if aggregation == "stacked" else 0, subset, self.network)
         objective = self._objective(data, k)
         if subset:
             fit_rows = data.train if rows is None else rows
@@ -792,6 +867,10 @@ class DifferentiableSelector(Combiner):
             V.check_compatible(table, members=self.members_, classes=self.classes_,
                                task=self.task_, owner=type(self).__name__,
                                n_features=self.n_features_in_)
+        shape = getattr(self, "input_shape_", None)
+        if self.network is not None and tuple(table.X.shape[1:]) != tuple(shape):
+            raise ValueError(f"{type(self).__name__} was fitted on inputs X[N, *{tuple(shape)}]; "
+                             f"got X of shape {table.X.shape}.")
         return table
 
     def _select(self, table: PredictionTable) -> np.ndarray:
@@ -840,6 +919,7 @@ class DifferentiableSelector(Combiner):
         check_is_fitted(self, "net_")
         params = self.get_params()
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
+        params["network"] = network_spec(self.network)
         config = {
             "format": _FORMAT, "version": _FORMAT_VERSION, "params": params,
             "k_": self.k_, "aggregation_": self.aggregation_, "features_": self.features_,
@@ -848,6 +928,7 @@ class DifferentiableSelector(Combiner):
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
             "smoothing_": self.smoothing_, "target_scale_": self.target_scale_,
             "n_inputs": int(self.feature_mean_.shape[0]),
+            "input_shape_": getattr(self, "input_shape_", None),
             "n_outputs": int(self.net_.scores.out_features),
             "n_head_classes": 0 if self.net_.head is None else int(self.net_.head.bias.shape[0]),
             "subset_head": isinstance(self.net_.head, _SubsetHead),
@@ -878,6 +959,7 @@ class DifferentiableSelector(Combiner):
         config = _read_config(path)
         params = _current_params(dict(config["params"]), path / "config.json")
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        params["network"] = network_from_spec(params.get("network"), path / "config.json")
         self = cls(**params)
         weights = path / (WEIGHTS if config["version"] >= 2 else "weights.safetensors")
         if not weights.is_file():
@@ -894,10 +976,13 @@ class DifferentiableSelector(Combiner):
         if self.budget_ is not None and self.threshold_ is None:
             raise ValueError(f"{weights} has no 'threshold' for the budgeted selector "
                              f"described by {path / 'config.json'}.")
-        net = _SelectionNet(config["n_inputs"], config["n_outputs"],
+        shape = config.get("input_shape_")
+        self.input_shape_ = None if shape is None else tuple(shape)
+        net = _SelectionNet(config["n_inputs"] if params["network"] is None else self.input_shape_,
+                            config["n_outputs"],
                             tuple(params["hidden_layer_sizes"]), params["dropout"],
                             config["aggregation_"] == "weighted", config["n_head_classes"],
-                            bool(config.get("subset_head", False)))
+                            bool(config.get("subset_head", False)), params["network"])
         try:
             net.load_state_dict({n[len("net."):]: t for n, t in tensors.items()})
         except RuntimeError as error:
