@@ -176,3 +176,16 @@ def test_job_factories_pickle_for_remote_engines():
 
     build = functools.partial(mlp, 3, (4,), 1)
     assert isinstance(pickle.loads(pickle.dumps(build))(), torch.nn.Sequential)
+
+
+def test_full_batch_takes_the_rows_in_order_and_draws_nothing_for_them():
+    seen = []
+
+    class Recording(LeastSquares):
+        def loss(self, model, rows, noise, generator):
+            seen.append(rows.copy())
+            return super().loss(model, rows, noise, generator)
+
+    rows = np.arange(50)[::-1].copy()
+    train(Job(linear, Recording(), rows, None, TrainOptions(max_epochs=2, batch_size=None)))
+    assert len(seen) == 2 and all(np.array_equal(r, rows) for r in seen)

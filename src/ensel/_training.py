@@ -195,7 +195,8 @@ def train(job: Job, *, rank: int = 0, world: int = 1,
         net = job.build()
         model = net if wrap is None else wrap(net)
         seed = worker_seed(opts.random_state, rank)
-        torch.manual_seed(seed)
+        if rank > 0:                  # rank 0 (and the local loop) goes on from the build
+            torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         shared = np.random.default_rng(opts.random_state)
         if opts.solver == "lbfgs":
@@ -241,8 +242,9 @@ def _train_adam(job: Job, net: nn.Module, model: nn.Module, generator: torch.Gen
 def _epoch(objective: Objective, model: nn.Module, optimizer: torch.optim.Optimizer,
            train_rows: np.ndarray, batch_size: int | None, shared: np.random.Generator,
            generator: torch.Generator, rank: int, world: int) -> float:
-    """One pass over a permutation of the training rows; the mean loss over all workers."""
-    order = shared.permutation(train_rows)
+    """One pass over a permutation of the training rows (full batch: the rows as given, so
+    that full-batch training is deterministic); the mean loss over all workers."""
+    order = np.asarray(train_rows) if batch_size is None else shared.permutation(train_rows)
     pad = (-len(order)) % world
     if pad:                                  # every worker runs the same number of steps
         order = np.concatenate([order, order[:pad]])
