@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 PROBA_TOL = 1e-4
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "outcome")
 
 
 def _first(mask: np.ndarray) -> tuple[int, ...]:
@@ -126,7 +126,26 @@ def check_task(task: str | None, P: np.ndarray, y: Any) -> str:
             f"A classification table needs P of shape [N, M, C]; got a {P.ndim}-D array of "
             f"shape {P.shape}."
         )
+    if task == "outcome" and P.ndim != 2:
+        raise ValueError(
+            f"An outcome table needs quality of shape [N, M]; got a {P.ndim}-D array of shape "
+            f"{P.shape}."
+        )
     return task
+
+
+def check_outcomes(Q: np.ndarray, members: Sequence[str], *, row_offset: int = 0) -> None:
+    """Outcomes ``Q[N, M]``: each entry in [0, 1] or NaN (not observed); no inf.
+
+    The error names the member, the row and the value.
+    """
+    bad = np.isinf(Q) | (Q < 0) | (Q > 1)
+    if bad.any():
+        n, m = _first(bad)
+        raise ValueError(
+            f"member {members[m]!r}: quality {float(Q[n, m])!r} in row {n + row_offset} is "
+            f"outside [0, 1] (use NaN for an outcome that was not observed)."
+        )
 
 
 def _is_integral(y: np.ndarray) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,3 +140,91 @@ def _read_csv(path: Path, *, header: bool) -> tuple[np.ndarray, np.ndarray]:
     labels = np.loadtxt(lines, delimiter=",", usecols=n_columns - 1, dtype=str, ndmin=1)
     y = labels.astype(np.int64) if np.char.isdigit(labels).all() else labels
     return X, y
+
+
+ROUTERBENCH_TASKS = ("arc_challenge", "mbpp")
+"""The RouterBench tasks shipped in ``routerbench/`` (each with a train and a test split)."""
+
+
+def load_routerbench(name: str | Path, split: str = "train") -> tuple[Any, list[str]]:
+    """An outcome table of logged LLM results, and the prompts, from the RouterBench CSV layout.
+
+    Parameters
+    ----------
+    name : str or Path
+        A shipped task (``"arc_challenge"``, ``"mbpp"``), or the path of a CSV (optionally
+        gzipped) in the same layout: a ``prompt`` column, then for each model
+        ``MODEL|correct`` (quality in [0, 1], empty when not observed) and ``MODEL|cost``.
+    split : {"train", "test"}, default="train"
+        For a shipped task; ignored for a path.
+
+    Returns
+    -------
+    table : PredictionTable
+        Task ``"outcome"``: quality ``[N, M]`` (NaN where the file is empty), costs ``[N, M]``
+        (the file's cost of each call), no ``X`` (features come from the prompts).
+    prompts : list of str, length N
+
+    Raises
+    ------
+    ValueError
+        A file without a ``prompt`` column or ``MODEL|correct`` columns, a model without its
+        ``|cost`` column, or a value that is not a number (naming the file, line and column).
+
+    Examples
+    --------
+    >>> from ensel.datasets import load_routerbench
+    >>> table, prompts = load_routerbench("mbpp", "test")
+    >>> table.task, table.n_samples, table.n_members, len(prompts)
+    ('outcome', 128, 11, 128)
+    """
+    from ensel.table import PredictionTable
+
+    if isinstance(name, str) and name in ROUTERBENCH_TASKS:
+        if split not in ("train", "test"):
+            raise ValueError(f"The 'split' parameter of load_routerbench must be 'train' or "
+                             f"'test'. Got {split!r} instead.")
+        path = dataset_path(f"routerbench/{name}_{split}.csv.gz")
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"load_routerbench: {str(name)!r} is neither a shipped task "
+                             f"{ROUTERBENCH_TASKS} nor a CSV file.")
+    header, rows = _read_rows(path)
+    members = [c[:-len("|correct")] for c in header if c.endswith("|correct")]
+    missing = [c for c in ("prompt",) if c not in header] + [
+        f"{m}|cost" for m in members if f"{m}|cost" not in header]
+    if missing or not members:
+        raise ValueError(f"{path}: not the RouterBench layout: missing column(s) "
+                         f"{', '.join(missing) or 'MODEL|correct'}.")
+    quality = _number_columns(path, header, rows, [f"{m}|correct" for m in members], True)
+    costs = _number_columns(path, header, rows, [f"{m}|cost" for m in members], False)
+    prompts = [row[header.index("prompt")] for row in rows]
+    return PredictionTable.from_outcomes(quality, costs=costs, members=members), prompts
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    import csv
+
+    csv.field_size_limit(1 << 30)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        return header, list(reader)
+
+
+def _number_columns(path: Path, header: list[str], rows: list[list[str]], columns: list[str],
+                    empty_is_nan: bool) -> np.ndarray:
+    """``[N, len(columns)]`` float64 from text cells; an empty cell is NaN when allowed."""
+    idx = [header.index(c) for c in columns]
+    out = np.empty((len(rows), len(idx)))
+    for i, row in enumerate(rows):
+        for j, k in enumerate(idx):
+            cell = row[k] if k < len(row) else ""
+            try:
+                out[i, j] = float("nan") if (cell == "" and empty_is_nan) else float(cell)
+            except ValueError:
+                raise ValueError(f"{path}, line {i + 2}, column {columns[j]!r}: {cell!r} is not "
+                                 f"a number.") from None
+    return out

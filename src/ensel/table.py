@@ -36,7 +36,9 @@ class PredictionTable:
         One unique name per member.
     classes : ndarray of shape (C,), optional
         Class labels, in the column order of ``P`` (classification only).
-    task : {"classification", "regression"}
+    task : {"classification", "regression", "outcome"}
+        ``"outcome"`` (`from_outcomes`): ``P[N, M]`` is each member's quality on each input,
+        in [0, 1] or NaN (not observed), and ``y`` is None.
     costs : ndarray of shape (M,) or (N, M), optional
         What running each member costs (seconds, FLOPs, dollars...), per member or per input
         and member; ``None`` means one unit per member. `cost_matrix` gives ``[N, M]``.
@@ -79,6 +81,12 @@ class PredictionTable:
         ``costs`` (``[M]`` or ``[N, M]``, default one unit per member) must be finite and
         ``>= 0``, and not all zero (on any row); the error names the member and the row.
         """
+        if task == "outcome":
+            if y is not None or classes is not None:
+                raise ValueError("An outcome table has no 'y' nor 'classes' (the qualities are "
+                                 "the labels); use PredictionTable.from_outcomes(quality, "
+                                 "costs=...).")
+            return cls.from_outcomes(P, costs=costs, X=X, members=members)
         P = V.check_P(P)
         task = V.check_task(task, P, y)
         names = V.check_member_names(members, P.shape[1])
@@ -111,6 +119,58 @@ class PredictionTable:
             V.check_finite(X, "X")
         costs = V.check_costs(costs, P.shape[0], names)
         return cls(P, y, X, names, classes, task, costs=costs)
+
+    @classmethod
+    def from_outcomes(cls, quality: Any, *, costs: Any, X: Any = None,
+                      members: Sequence[str] | None = None) -> PredictionTable:
+        """An outcome table: each member's quality on each input, and what each call cost.
+
+        For routing (e.g. logged LLM results): ``quality[n, m]`` is how well member ``m``
+        did on input ``n`` -- 0/1 correctness or a score in [0, 1]. The table's task is
+        ``"outcome"``, ``P`` holds the quality and ``y`` is None (the outcomes are the
+        labels).
+
+        Missing outcomes are ``NaN`` (a member never run on that input). Policy: routers
+        ignore them in training (a missing cell adds nothing to any loss or statistic), and
+        evaluating a choice that lands on one is an error unless told how to count it
+        (``missing=`` of `ensel.metrics.routing_quality`).
+
+        Parameters
+        ----------
+        quality : array-like of shape (N, M)
+            Values in [0, 1] or NaN.
+        costs : array-like of shape (M,) or (N, M), or None
+            The cost of each call (e.g. dollars), per member or per input and member; finite
+            and ``>= 0``, not all zero on any row. None: one unit per member.
+        X : array-like of shape (N, F), optional
+            Input features (e.g. `ensel.text.PromptFeatures` of the prompts).
+        members : list of str, optional
+            One unique name per member (default ``m0, m1, ...``).
+
+        Returns
+        -------
+        PredictionTable
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ensel import PredictionTable
+        >>> table = PredictionTable.from_outcomes([[1, 0], [np.nan, 1]], costs=[1.0, 10.0],
+        ...                                       members=["small", "large"])
+        >>> table.task, table.n_members, table.cost_matrix()[1].tolist()
+        ('outcome', 2, [1.0, 10.0])
+        """
+        Q = V.check_P(quality)
+        V.check_task("outcome", Q, None)
+        names = V.check_member_names(members, Q.shape[1])
+        V.check_outcomes(Q, names)
+        if X is not None:
+            X = V.check_inputs_rows(X, Q.shape[0])
+            if not np.issubdtype(X.dtype, np.number):
+                raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
+            V.check_finite(X, "X")
+        return cls(Q, None, X, names, None, "outcome", costs=V.check_costs(costs, Q.shape[0],
+                                                                            names))
 
     @classmethod
     def from_estimators(cls, estimators: Sequence[Any], X: Any, y: Any = None, *,
@@ -485,9 +545,14 @@ def _check_loaded(path: Path, header: dict[str, Any], P: np.ndarray, y: np.ndarr
             raise ValueError("'classes' is only meaningful for classification tables.")
         where = path / "P.npy"
         for start, block in _row_chunks(P):
+            if task == "outcome":
+                V.check_outcomes(block, members, row_offset=start)
+                continue
             V.check_finite(block, "P", members, row_offset=start)
             if task == "classification":
                 V.check_probabilities(block, members, row_offset=start)
+        if y is not None and task == "outcome":
+            raise ValueError("an outcome table has no y, but there is a y.npy.")
         if y is not None:
             where = path / "y.npy"
             _check_loaded_y(y, P, task)
