@@ -36,6 +36,7 @@ default_role = "py:obj"
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|torch|sklearn|scipy|pandas|ray|matplotlib|typer|safetensors)(\..*)?"),
     (r"py:.*", r"(pathlib|os|typing|collections|sqlite3|json|dataclasses|enum)(\..*)?"),
+    (r"py:.*", r"(functools|itertools|contextlib|importlib|io|re|sys|types|abc)(\..*)?"),
 ]
 
 autodoc_default_options = {"members": True, "inherited-members": True, "member-order": "bysource"}
@@ -52,18 +53,48 @@ html_title = f"ensel {release}"
 html_static_path: list[str] = []
 
 
+def _docstring_owner(obj) -> str:
+    """The module of the class whose docstring a method without its own would show."""
+    import importlib
+
+    qualname = getattr(obj, "__qualname__", "")
+    if getattr(obj, "__doc__", None) is not None or "." not in qualname:
+        return getattr(obj, "__module__", None) or ""
+    cls = importlib.import_module(obj.__module__)
+    for part in qualname.split(".")[:-1]:
+        cls = getattr(cls, part, None)
+    name = qualname.rsplit(".", 1)[-1]
+    for base in getattr(cls, "__mro__", ())[1:]:
+        if getattr(base.__dict__.get(name), "__doc__", None):
+            return base.__module__
+    return obj.__module__
+
+
 def _skip_member(app, what, name, obj, skip, options):
-    """Leave out the members ensel inherits from scikit-learn or torch (documented there)."""
-    module = getattr(obj, "__module__", None) or ""
-    if what == "class" and callable(obj) and not module.startswith("ensel"):
+    """Leave out what ensel inherits from scikit-learn or torch, docstrings included.
+
+    A method ensel defines without a docstring of its own (``ConvNet.forward``) would show
+    torch's ("Should be overridden by all subclasses"), so it is left out as well.
+    """
+    if what == "class" and callable(obj) and not _docstring_owner(obj).startswith("ensel"):
         return True
     return None
+
+
+def _same_object(a: str, b: str) -> bool:
+    from pkgutil import resolve_name
+
+    try:
+        return resolve_name(a) is resolve_name(b)
+    except (ImportError, AttributeError, ValueError):
+        return False
 
 
 def _resolve_by_short_name(app, env, node, contnode):
     """Resolve `PredictionTable` to ``ensel.PredictionTable`` when one documented object ends so.
 
-    Docstrings name ensel's classes without their package, as scikit-learn's do. A fitted
+    Docstrings name ensel's classes without their package, as scikit-learn's do, or by
+    another path to the same object (`ensel.DifferentiableSelector`). A fitted
     attribute (`classes_`, listed in its class's Attributes section, which gives it no link
     target) is shown as code. Any other name that matches no documented object, or several
     (`fit`), stays unresolved and fails the build.
@@ -76,8 +107,14 @@ def _resolve_by_short_name(app, env, node, contnode):
     target = node["reftarget"].lstrip("~.")
     if re.fullmatch(r"[a-z][a-z0-9_]*[a-z0-9]_", target):
         return nodes.literal(target, target)
-    matches = [(entry.docname, name) for name, entry in env.get_domain("py").objects.items()
-               if not entry.aliased and (name == target or name.endswith("." + target))]
+    objects = [(entry.docname, name) for name, entry in env.get_domain("py").objects.items()
+               if not entry.aliased]
+    matches = [(doc, name) for doc, name in objects
+               if name == target or name.endswith("." + target)]
+    if not matches and "." in target:  # `ensel.DifferentiableSelector`: documented elsewhere
+        last = target.rsplit(".", 1)[-1]
+        matches = [(doc, name) for doc, name in objects
+                   if name.rsplit(".", 1)[-1] == last and _same_object(name, target)]
     if len(matches) != 1:
         return None
     ((docname, name),) = matches
