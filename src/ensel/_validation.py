@@ -399,6 +399,28 @@ def check_hidden_layer_sizes(value: Any, owner: str) -> tuple[int, ...]:
     return tuple(int(h) for h in value)
 
 
+def check_training_params(est: Any, owner: str) -> None:
+    """The hyper-parameters every learned model shares, in scikit-learn's words (those of
+    ``est`` that it has): ``hidden_layer_sizes``, ``learning_rate``, ``alpha`` (L2),
+    ``max_epochs``, ``batch_size``, ``n_iter_no_change``, ``validation_fraction``,
+    ``member_dropout``, ``random_state``."""
+    params = vars(est)
+    if "hidden_layer_sizes" in params:
+        check_hidden_layer_sizes(est.hidden_layer_sizes, owner)
+    reals = {"learning_rate": dict(low=0.0, high=np.inf, include_low=False),
+             "alpha": dict(low=0.0, high=np.inf),
+             "validation_fraction": dict(low=0.0, high=1.0, include_low=False,
+                                         include_high=False),
+             "member_dropout": dict(low=0.0, high=1.0, include_high=False)}
+    for name, span in reals.items():
+        if name in params:
+            check_real_param(params[name], name, owner, **span)
+    for name, low in (("max_epochs", 1), ("batch_size", 1), ("n_iter_no_change", 1),
+                      ("random_state", 0)):
+        if name in params:
+            check_int_param(params[name], name, owner, low=low)
+
+
 def check_task_supported(task: str, supported: Sequence[str], owner: str) -> None:
     """A combiner fitted on a table whose task it does not handle."""
     if task not in supported:

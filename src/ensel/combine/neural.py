@@ -147,18 +147,7 @@ class NeuralEnsembler(Combiner):
 
     def _check_params(self, table: PredictionTable) -> None:
         name = type(self).__name__
-        V.check_hidden_layer_sizes(self.hidden_layer_sizes, name)
-        V.check_real_param(self.member_dropout, "member_dropout", name, low=0.0, high=1.0,
-                           include_high=False)
-        V.check_real_param(self.learning_rate, "learning_rate", name, low=0.0, high=math.inf,
-                           include_low=False)
-        V.check_real_param(self.alpha, "alpha", name, low=0.0, high=math.inf)
-        V.check_int_param(self.max_epochs, "max_epochs", name, low=1)
-        V.check_int_param(self.batch_size, "batch_size", name, low=1)
-        V.check_int_param(self.n_iter_no_change, "n_iter_no_change", name, low=1)
-        V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
-                           high=1.0, include_low=False, include_high=False)
-        V.check_int_param(self.random_state, "random_state", name, low=0)
+        V.check_training_params(self, name)
         if self.n_threads is not None:
             V.check_int_param(self.n_threads, "n_threads", name, low=1)
         n_val = round(self.validation_fraction * table.n_samples)
