@@ -330,7 +330,8 @@ def first_member(table: PredictionTable, rows: np.ndarray) -> int:
 
 def cost_share(selection: np.ndarray, costs: np.ndarray) -> float:
     """``sum(c z) / sum(c)`` over all rows: the mean cost as a fraction of the whole pool's."""
-    return float((np.asarray(selection) * costs).sum() / np.asarray(costs).sum())
+    costs = np.asarray(costs, dtype=np.float64)
+    return float((np.asarray(selection, dtype=np.float64) * costs).sum() / costs.sum())
 
 
 class _BudgetObjective(_SelectionObjective):
@@ -540,22 +541,11 @@ class DifferentiableSelector(Combiner):
             raise ValueError(
                 f"aggregation='stacked' of {name} needs a classification table; use 'mean' or "
                 f"'weighted' for regression.")
-        V.check_hidden_layer_sizes(self.hidden_layer_sizes, name)
+        V.check_training_params(self, name)
         V.check_real_param(self.dropout, "dropout", name, low=0.0, high=1.0,
                            include_high=False)
-        V.check_real_param(self.learning_rate, "learning_rate", name, low=0.0, high=math.inf,
-                           include_low=False)
-        V.check_real_param(self.alpha, "alpha", name, low=0.0, high=math.inf)
-        V.check_int_param(self.max_epochs, "max_epochs", name, low=1)
-        V.check_int_param(self.batch_size, "batch_size", name, low=1)
-        V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
-                           high=1.0, include_low=False, include_high=False)
         V.check_bool_param(self.early_stopping, "early_stopping", name)
-        V.check_int_param(self.n_iter_no_change, "n_iter_no_change", name, low=1)
-        V.check_real_param(self.member_dropout, "member_dropout", name, low=0.0, high=1.0,
-                           include_high=False)
         V.check_choice(self.engine, "engine", name, engine_names())
-        V.check_int_param(self.random_state, "random_state", name, low=0)
         self._features_mode(table)
         self._check_network(table)
         if table.n_samples < 2:
