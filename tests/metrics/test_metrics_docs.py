@@ -11,7 +11,7 @@ import pytest
 
 import ensel.metrics
 
-MODULES = ["calibration", "oracle", "diversity", "uncertainty", "cost", "regression"]
+MODULES = ["calibration", "oracle", "diversity", "uncertainty", "cost", "regression", "routing"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -31,6 +31,15 @@ from ensel.metrics.diversity import (
 )
 from ensel.metrics.oracle import gap_closed, oracle_accuracy
 from ensel.metrics.regression import mean_squared_error, r2_score
+from ensel.metrics.routing import (
+    aiq_score,
+    apgr_score,
+    cost_to_match,
+    cpt_score,
+    quality_at_cost,
+    routing_quality,
+    zero_router_hull,
+)
 from ensel.metrics.selective import (
     aurc_loss,
     coverage_at_risk_score,
@@ -45,6 +54,13 @@ from ensel.metrics.uncertainty import uncertainty_decomposition
 
 __all__ = [
     "accuracy_cost_auc",
+    "aiq_score",
+    "apgr_score",
+    "cost_to_match",
+    "cpt_score",
+    "quality_at_cost",
+    "routing_quality",
+    "zero_router_hull",
     "accuracy_score",
     "aurc_loss",
     "brier_score_loss",
