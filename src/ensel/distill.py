@@ -34,10 +34,10 @@ __all__ = ["LABELS", "default_student", "distill", "distillation_report", "soft_
 
 
 def default_student(random_state: int = 0) -> Any:
-    """The student used when none is given: ``MLPClassifier((256, 128))`` with early stopping.
+    """The student used when none is given: ``MLPClassifier((256, 128))``, 300 epochs at most.
 
-    At most 300 epochs; training stops when the score on a held-out 10 % of the (repeated)
-    rows has not improved for 10 epochs.
+    No early stopping: on letter it stopped the student at 0.954 accuracy where training on
+    converged at 0.962 (``benchmarks/bench_trust.py``).
 
     Parameters
     ----------
@@ -56,8 +56,7 @@ def default_student(random_state: int = 0) -> Any:
     """
     from sklearn.neural_network import MLPClassifier
 
-    return MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=300, early_stopping=True,
-                         random_state=random_state)
+    return MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=300, random_state=random_state)
 
 
 def _teacher(model: Any, data: Any, owner: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
