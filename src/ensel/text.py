@@ -1,0 +1,191 @@
+"""Prompt features for routing: text in, dense ``X[N, F]`` float32 out (a scikit-learn transformer).
+
+`PromptFeatures` is the default; a router accepts any transformer with ``fit``/``transform``
+or any callable ``f(prompts) -> X[N, F]`` (e.g. sentence embeddings you already have) in its
+place -- see `featurize`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ensel import _validation as V
+
+__all__ = ["PromptFeatures", "featurize"]
+
+
+def _check_prompts(prompts: Any, owner: str) -> list[str]:
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence | np.ndarray):
+        raise ValueError(f"{owner} expects a list of prompt strings; got "
+                         f"{type(prompts).__name__}.")
+    out = list(prompts)
+    bad = next((i for i, p in enumerate(out) if not isinstance(p, str)), None)
+    if bad is not None:
+        raise ValueError(f"{owner}: prompt {bad} is a {type(out[bad]).__name__}, not a string.")
+    if not out:
+        raise ValueError(f"{owner} needs at least one prompt.")
+    return out
+
+
+class PromptFeatures(TransformerMixin, BaseEstimator):
+    """Word and character n-gram TF-IDF of prompts, reduced by TruncatedSVD to dense float32.
+
+    Text shared by every training prompt at its start or end (a few-shot template, an
+    instruction) says nothing about one prompt; with ``strip_template=True`` the longest
+    common prefix and suffix of the training prompts are cut off before the TF-IDF.
+
+    Parameters
+    ----------
+    n_components : int, default=128
+        Dimensions after the SVD (capped at what the vocabulary allows).
+    word_ngrams : (int, int), default=(1, 2)
+    char_ngrams : (int, int) or None, default=(2, 5)
+        Character n-grams within word boundaries (``"char_wb"``); None: words only.
+    max_features : int, default=50_000
+        Vocabulary size of each TF-IDF.
+    strip_template : bool, default=True
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    prefix_, suffix_ : str
+        The template text cut off (empty when ``strip_template=False``).
+    n_features_out_ : int
+
+    Examples
+    --------
+    >>> from ensel.text import PromptFeatures
+    >>> prompts = ["Q: add 2 and 3", "Q: sort a list", "Q: reverse a string", "Q: is 7 prime"]
+    >>> X = PromptFeatures(n_components=2).fit_transform(prompts)
+    >>> X.shape, X.dtype.name
+    ((4, 2), 'float32')
+    """
+
+    def __init__(self, n_components: int = 128, *, word_ngrams: tuple[int, int] = (1, 2),
+                 char_ngrams: tuple[int, int] | None = (2, 5), max_features: int = 50_000,
+                 strip_template: bool = True, random_state: int = 0) -> None:
+        self.n_components = n_components
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_features = max_features
+        self.strip_template = strip_template
+        self.random_state = random_state
+
+    def _strip(self, prompts: list[str]) -> list[str]:
+        a, b = len(self.prefix_), len(self.suffix_)
+        return [p[a if p.startswith(self.prefix_) else 0:
+                  len(p) - (b if b and p.endswith(self.suffix_) else 0)] for p in prompts]
+
+    def fit(self, prompts: Sequence[str], y: Any = None) -> PromptFeatures:
+        """Learn the template, the vocabularies and the SVD from training prompts.
+
+        Parameters
+        ----------
+        prompts : list of str, length N
+        y : ignored
+
+        Returns
+        -------
+        self : PromptFeatures
+        """
+        self.fit_transform(prompts)
+        return self
+
+    def fit_transform(self, prompts: Sequence[str], y: Any = None) -> np.ndarray:
+        """`fit`, then `transform` of the same prompts: ``X[N, n_features_out_]`` float32."""
+        from scipy.sparse import hstack
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        owner = "PromptFeatures"
+        prompts = _check_prompts(prompts, f"{owner}.fit")
+        V.check_int_param(self.n_components, "n_components", owner, low=1)
+        V.check_int_param(self.max_features, "max_features", owner, low=1)
+        V.check_bool_param(self.strip_template, "strip_template", owner)
+        self.prefix_, self.suffix_ = "", ""
+        if self.strip_template and len(prompts) > 1:
+            self.prefix_ = os.path.commonprefix(prompts)
+            rest = [p[len(self.prefix_):] for p in prompts]
+            self.suffix_ = os.path.commonprefix([p[::-1] for p in rest])[::-1]
+        text = self._strip(prompts)
+        self.vectorizers_ = [TfidfVectorizer(ngram_range=tuple(self.word_ngrams), sublinear_tf=True,
+                                             max_features=self.max_features, min_df=1)]
+        if self.char_ngrams is not None:
+            self.vectorizers_.append(TfidfVectorizer(
+                analyzer="char_wb", ngram_range=tuple(self.char_ngrams), sublinear_tf=True,
+                max_features=self.max_features))
+        T = hstack([v.fit_transform(text) for v in self.vectorizers_]).tocsr()
+        k = max(1, min(self.n_components, T.shape[1] - 1, len(prompts) - 1))
+        self.svd_ = TruncatedSVD(n_components=k, random_state=self.random_state)
+        X = self.svd_.fit_transform(T)
+        self.n_features_out_ = int(X.shape[1])
+        return X.astype(np.float32)
+
+    def transform(self, prompts: Sequence[str]) -> np.ndarray:
+        """Features of prompts: ``X[N, n_features_out_]`` float32.
+
+        Parameters
+        ----------
+        prompts : list of str, length N
+
+        Returns
+        -------
+        ndarray of shape (N, n_features_out_), float32
+        """
+        from scipy.sparse import hstack
+
+        check_is_fitted(self, "svd_")
+        text = self._strip(_check_prompts(prompts, "PromptFeatures.transform"))
+        T = hstack([v.transform(text) for v in self.vectorizers_]).tocsr()
+        return self.svd_.transform(T).astype(np.float32)
+
+
+def featurize(features: Any, train: Sequence[str], *others: Sequence[str]
+              ) -> tuple[np.ndarray, ...]:
+    """Features of training prompts and of other prompt lists, with any feature maker.
+
+    Parameters
+    ----------
+    features : transformer or callable
+        A scikit-learn-style transformer (fitted here on ``train``), or a callable
+        ``f(prompts) -> X[N, F]`` used as is (e.g. precomputed embeddings).
+    train : list of str
+    *others : list of str
+        E.g. the test prompts (transformed with what was fitted on ``train``).
+
+    Returns
+    -------
+    tuple of ndarray of shape (N_i, F), float32
+        ``train``'s features first.
+
+    Examples
+    --------
+    >>> from ensel.text import featurize
+    >>> X, Z = featurize(lambda ps: [[len(p)] for p in ps], ["ab", "abc"], ["a"])
+    >>> X.tolist(), Z.tolist()
+    ([[2.0], [3.0]], [[1.0]])
+    """
+    if hasattr(features, "fit") and hasattr(features, "transform"):
+        first = (features.fit_transform(train) if hasattr(features, "fit_transform")
+                 else features.fit(train).transform(train))
+        outs = [first, *(features.transform(o) for o in others)]
+    elif callable(features):
+        outs = [features(p) for p in (train, *others)]
+    else:
+        raise ValueError(f"'features' must be a transformer (fit/transform) or a callable "
+                         f"prompts -> X[N, F]; got {type(features).__name__}.")
+    result = []
+    for prompts, X in zip((train, *others), outs, strict=True):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[0] != len(prompts):
+            raise ValueError(f"'features' gave shape {X.shape} for {len(prompts)} prompts; "
+                             f"expected [N, F].")
+        V.check_finite(X, "features")
+        result.append(X)
+    return tuple(result)

@@ -1,0 +1,56 @@
+"""ensel.text: prompt features (template stripping, shapes, dtype) and pluggable feature makers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ensel.text import PromptFeatures, featurize
+
+PROMPTS = ["Examples...\nQ: add two numbers\nA:", "Examples...\nQ: sort a list\nA:",
+           "Examples...\nQ: reverse a string\nA:", "Examples...\nQ: add three numbers\nA:"]
+
+
+def test_template_is_stripped_and_features_are_dense_float32():
+    f = PromptFeatures(n_components=3)
+    X = f.fit_transform(PROMPTS)
+    assert f.prefix_ == "Examples...\nQ: " and f.suffix_ == "\nA:"
+    assert f._strip(PROMPTS[:1]) == ["add two numbers"]
+    assert X.shape == (4, 3) and X.dtype == np.float32
+    np.testing.assert_allclose(f.transform(PROMPTS), X, atol=1e-5)
+    # the two "add ... numbers" prompts are nearest to each other
+    Z = X / np.linalg.norm(X, axis=1, keepdims=True)
+    sims = Z @ Z.T
+    np.fill_diagonal(sims, -1)
+    assert int(np.argmax(sims[0])) == 3
+
+
+def test_no_stripping_keeps_the_text():
+    f = PromptFeatures(n_components=2, strip_template=False, char_ngrams=None).fit(PROMPTS)
+    assert f.prefix_ == "" and f._strip(PROMPTS[:1]) == PROMPTS[:1]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("one string", "expects a list of prompt strings"),
+    ([1, "a"], "prompt 0 is a int, not a string"),
+    ([], "needs at least one prompt"),
+])
+def test_bad_prompts(bad, match):
+    with pytest.raises(ValueError, match=match):
+        PromptFeatures().fit(bad)
+
+
+def test_bad_parameter():
+    with pytest.raises(ValueError, match="'n_components' parameter of PromptFeatures"):
+        PromptFeatures(n_components=0).fit(PROMPTS)
+
+
+def test_featurize_with_transformer_and_callable():
+    X, Z = featurize(PromptFeatures(n_components=2), PROMPTS, PROMPTS[:2])
+    assert X.shape == (4, 2) and Z.shape == (2, 2)
+    X, = featurize(lambda ps: np.ones((len(ps), 5)), PROMPTS)
+    assert X.shape == (4, 5) and X.dtype == np.float32
+    with pytest.raises(ValueError, match=r"'features' gave shape \(3,\) for 4 prompts"):
+        featurize(lambda ps: np.ones(3), PROMPTS)
+    with pytest.raises(ValueError, match="'features' must be a transformer"):
+        featurize(42, PROMPTS)
