@@ -1,4 +1,5 @@
-"""e2e-CEL: end-to-end learned per-input selection of k members (Kotary et al., IJCAI 2023).
+"""e2e-CEL: end-to-end learned per-input selection of k members (Kotary et al., IJCAI 2023),
+or of a variable number under an average cost budget (``budget=`` / ``max_cost=``).
 
 The only combiner module (with ``neural.py``) that imports torch.
 """
@@ -387,13 +388,26 @@ class DifferentiableSelector(Combiner):
     k : int, "auto" or None, default=None
         Members selected per input. ``None`` means ``min(3, M)`` (k = 3 was the best fixed k
         on the benchmark); ``"auto"`` trains one selector per k in ``1..min(M, 5)`` and keeps
-        the best on the validation part.
+        the best on the validation part. Must be None with ``budget`` or ``max_cost``.
+    budget : float in (0, 1], optional
+        Select per input which members and how many, so that the *mean* cost over inputs is
+        at most this share of running the whole pool (the table's ``costs``; unit costs by
+        default). Trained with the gates of all rows of a minibatch as one knapsack
+        (`ensel.ops.knapsack_mask`) spending exactly the budget; at inference the gates are
+        ``1[score >= threshold_]`` plus each row's top member, ``threshold_`` calibrated on
+        the validation part to meet the budget there. ``1.0`` is stacking. None (default):
+        the fixed ``k``.
+    max_cost : float > 0, optional
+        The same budget as a mean cost per input in the table's units (``budget_`` =
+        ``max_cost / mean full cost``, at most 1). Give ``budget`` or ``max_cost``, not both.
     method : {"sparse", "entropic", "perturbed", "straight_through"}, default="sparse"
         The top-k relaxation used in training (see `ensel.ops`).
-    features : {"inputs", "predictions", "both"} or None, default=None
+    features : {"inputs", "predictions", "both", "first"} or None, default=None
         What the selection network sees: the inputs ``X``, the members' predictions, or both.
         ``None`` means inputs when the table has ``X``, else predictions. Only with ``"inputs"``
-        can a deployed ensemble skip running the unselected members.
+        can a deployed ensemble skip running the unselected members. ``"first"`` (with a
+        budget): the inputs and the predictions of ``first_member_`` (the most accurate of the
+        cheapest members), which then runs on every input and counts in the cost.
     aggregation : {"auto", "mean", "weighted", "stacked"}, default="auto"
         How the selected members' predictions are combined. ``"auto"`` trains ``"mean"`` and
         ``"stacked"`` (classification; ``"mean"`` for regression) and keeps the better on the
@@ -469,6 +483,15 @@ class DifferentiableSelector(Combiner):
         The epoch whose weights were kept (the refit trains that many on all rows).
     k_scores_ : dict
         Validation score per k tried when ``k="auto"``.
+    budget_ : float or None
+        The budget as a share of the pool's cost (None for a fixed k).
+    threshold_ : float or None
+        The gates' threshold under a budget (``-inf``: every member; ``inf``: only each
+        row's top member).
+    validation_cost_ : float
+        Mean cost share of the hard gates on the validation part (at most ``budget_``).
+    first_member_ : int or None
+        The member that always runs with ``features="first"``.
 
     Examples
     --------
@@ -483,6 +506,9 @@ class DifferentiableSelector(Combiner):
     >>> table = PredictionTable.from_arrays(P, y=y, X=X)
     >>> sel = DifferentiableSelector(k=1, max_epochs=60).fit(table)
     >>> bool((sel.predict(table) == y).mean() > 0.95)
+    True
+    >>> half = DifferentiableSelector(budget=0.5, max_epochs=30).fit(table)
+    >>> bool(half.validation_cost_ <= 0.5)
     True
     """
 
