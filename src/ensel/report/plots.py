@@ -257,8 +257,11 @@ def _number_points(ax: Any, xs: np.ndarray, ys: np.ndarray, colors: Sequence[str
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     fx, fy = (xs - x0) / (x1 - x0), (ys - y0) / (y1 - y0)
     gap = 9.5 / 72 / 2.5                     # 9.5 pt in an axes about 2.5 inches tall
-    for column in _columns(fx):
-        right = fx[column].max() > 0.88      # at the right edge: numbers go on the left
+    columns = _columns(fx)
+    for c, column in enumerate(columns):
+        # numbers go on the left at the right edge, or when the next column is close by
+        right = fx[column].max() > 0.88 or (
+            c + 1 < len(columns) and fx[columns[c + 1]].min() - fx[column].max() < 0.12)
         lx = fx[column].min() - 0.02 if right else fx[column].max() + 0.02
         for i, ly in zip(column, _spread(fy[column], gap), strict=True):
             lead = abs(ly - fy[i]) > 0.012 or abs(lx - fx[i]) > 0.03
