@@ -67,6 +67,23 @@ def test_ray_collection_equals_local(tmp_path, data, pool):
     np.testing.assert_array_equal(loaded.P, local.P)
 
 
+def test_ray_collection_of_torch_cnns_on_images_equals_local(tmp_path):
+    import torch
+
+    from ensel.nets import ConvNet
+
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).random((90, 1, 8, 8)).astype(np.float32)
+    pool = [("cnn_a", ConvNet((1, 8, 8), 3, channels=(2, 4))),
+            ("cnn_b", ConvNet((1, 8, 8), 3, channels=(4, 4)))]
+    local = collect_predictions(pool, X, task="classification", batch_size=32)
+    table = collect_predictions(pool, X, task="classification", batch_size=32, engine="ray",
+                                out=tmp_path / "t")
+    assert table.X.shape == (90, 1, 8, 8) and isinstance(table.X, np.memmap)
+    np.testing.assert_array_equal(table.P, local.P)     # softmax of the logits, to the bit
+    np.testing.assert_array_equal(table.X, X)
+
+
 def test_ray_collection_of_a_dataset_and_of_regressors():
     from sklearn.linear_model import Ridge
     from sklearn.tree import DecisionTreeRegressor
