@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> dict[str, list]:
     results: dict[str, list] = {}
     for pool in args.pools:
         for seed in args.seeds:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             sel, test, info = make_image_tables(pool, seed=seed, cache=args.cache,
                                                 max_rows=args.max_rows, recipe=recipe)
             tables_s = time.perf_counter() - start
@@ -177,7 +177,8 @@ def run(args: argparse.Namespace) -> dict[str, list]:
             cached = sum(info["cached"].values())
             print(f"[{pool} seed {seed}] tables {tables_s:.1f} s ({cached}/{len(info['cached'])}"
                   f" members from the cache), methods "
-                  f"{time.perf_counter() - start - tables_s:.1f} s", file=sys.stderr, flush=True)
+                  f"{time.perf_counter() - start - tables_s:.1f} s; CPU "
+                  f"{time.process_time() - cpu:.1f} s", file=sys.stderr, flush=True)
             results.setdefault(pool, []).append({
                 "seed": seed, "oracle": oracle, "best": best, "scores": scores,
                 "tables_s": tables_s,
@@ -213,16 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse(argv)
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     results = run(args)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
     for pool, runs in results.items():
         print_pool(pool, runs)
         print()
         print_frontier(pool, runs, args.budgets[pool])
     tables = sum(r["tables_s"] for runs in results.values() for r in runs)
-    print(f"\nwall time {total:.0f} s (tables, members included: {tables:.0f} s); torch "
-          f"threads {args.threads}")
+    print(f"\nwall time {total:.0f} s (tables, members included: {tables:.0f} s); CPU time "
+          f"{cpu:.0f} s (this process); torch threads {args.threads}")
     if args.out is not None:
         from ensel import _io
 

@@ -31,6 +31,18 @@ def test_load_images_gives_mnist_as_pictures():
     assert 0.0 <= X.min() and X.max() <= 1.0 and len(np.unique(y)) == 10
 
 
+def test_decoded_images_are_cached_and_read_back_the_same(tmp_path, monkeypatch):
+    X, y = images.load_images(100, cache=tmp_path)
+    folder = next((tmp_path / "images").glob("mnist_5k-*"))
+    assert sorted(p.name for p in folder.iterdir()) == ["X.npy", "y.npy"]
+    import ensel.datasets
+
+    monkeypatch.setattr(ensel.datasets, "load_dataset", lambda name: pytest.fail("parsed"))
+    X2, y2 = images.load_images(100, cache=tmp_path)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+
+
 def test_split_is_50_25_25_and_stratified():
     X, y = images.load_images(400)
     parts = images.split_images(X, y, random_state=0)
