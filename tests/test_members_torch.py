@@ -170,3 +170,25 @@ def test_selective_ensemble_runs_exactly_the_selected_torch_members():
     mask = model.combiner_.select(blank)                # selection from the inputs alone
     assert ran == mask.sum(0).astype(int).tolist() and sum(ran) == 20
     assert all(len(m.calls) <= 1 for _, m in pool)      # one batched call per member run
+
+
+def test_end_to_end_cnn_members_and_a_cnn_selector_run_only_the_chosen_members():
+    import functools
+
+    from ensel import DifferentiableSelector
+    from ensel.nets import ConvNet
+
+    X, y = images(60)
+    pool = [(f"m{i}", Probe(16, 2, seed=i)) for i in range(3)]
+    selector = DifferentiableSelector(k=2, network=functools.partial(ConvNet, channels=(2, 2)),
+                                      max_epochs=3, aggregation="mean", calibrate=False)
+    model = SelectiveEnsemble(pool, selector).fit(X, y)
+    assert model.combiner_.selection_needs_predictions_ is False
+    for _, m in pool:
+        m.calls.clear()
+    model.predict(X[:15])
+    blank = PredictionTable.from_arrays(np.full((15, 3, 2), 0.5), X=X[:15],
+                                        members=[n for n, _ in pool])
+    mask = model.combiner_.select(blank)
+    assert [m.rows for _, m in pool] == mask.sum(0).astype(int).tolist()
+    assert sum(m.rows for _, m in pool) == 30 and model.last_cost_["members_per_input"] == 2.0
