@@ -68,12 +68,13 @@ def _fit(make: Callable[[], Any], table: Any) -> tuple[Any, float]:
     return est, time.perf_counter() - start
 
 
-def selector(seed: int, epochs: int, **kwargs: Any) -> Any:
+def selector(seed: int, epochs: int, channels: Sequence[int] = SELECTION_CHANNELS,
+             **kwargs: Any) -> Any:
     """The e2e-CEL selector with a CNN selection network on the images."""
     from ensel.combine.learned import DifferentiableSelector
     from ensel.nets import ConvNet
 
-    network = functools.partial(ConvNet, channels=SELECTION_CHANNELS)
+    network = functools.partial(ConvNet, channels=tuple(channels))
     return DifferentiableSelector(network=network, aggregation="stacked",
                                   learning_rate=2e-3, max_epochs=epochs,
                                   n_iter_no_change=max(2, epochs // 5), random_state=seed,
@@ -81,7 +82,8 @@ def selector(seed: int, epochs: int, **kwargs: Any) -> Any:
 
 
 def run_cell(sel: Any, test: Any, seed: int, *, k: int, budgets: Sequence[float],
-             selector_epochs: int) -> dict[str, dict[str, float]]:
+             selector_epochs: int, channels: Sequence[int] = SELECTION_CHANNELS
+             ) -> dict[str, dict[str, float]]:
     """Test scores of every peer, the selectors and the cascade on one pool × seed."""
     from ensel.combine import (
         KNORAE,
@@ -100,10 +102,10 @@ def run_cell(sel: Any, test: Any, seed: int, *, k: int, budgets: Sequence[float]
     for name, make in peers.items():
         est, fit_s = _fit(make, fsel)
         out[name] = score(est, ftest, fit_s)
-    est, fit_s = _fit(lambda: selector(seed, selector_epochs, k=k), sel)
+    est, fit_s = _fit(lambda: selector(seed, selector_epochs, channels, k=k), sel)
     out[f"selector CNN k={k}"] = score(est, test, fit_s)
     for b in budgets:
-        est, fit_s = _fit(lambda b=b: selector(seed, selector_epochs, budget=b), sel)
+        est, fit_s = _fit(lambda b=b: selector(seed, selector_epochs, channels, budget=b), sel)
         out[f"selector CNN b={b:g}"] = score(est, test, fit_s)
     cascade, fit_s = _fit(lambda: Cascade(budget=budgets[0], random_state=seed), fsel)
     for b in budgets:
@@ -173,7 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, list]:
             oracle, best = oracle_and_best(test)
             singles = test.correct().mean(0)
             scores = run_cell(sel, test, seed, k=args.k, budgets=args.budgets[pool],
-                              selector_epochs=args.selector_epochs)
+                              selector_epochs=args.selector_epochs,
+                              channels=args.selection_channels)
             cached = sum(info["cached"].values())
             print(f"[{pool} seed {seed}] tables {tables_s:.1f} s ({cached}/{len(info['cached'])}"
                   f" members from the cache), methods "
@@ -201,6 +204,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         "0.2 0.3 0.4)")
     p.add_argument("--member-epochs", type=int, default=12)
     p.add_argument("--selector-epochs", type=int, default=30)
+    p.add_argument("--selection-channels", type=int, nargs="+", default=list(SELECTION_CHANNELS),
+                   help="conv channels of the selectors' ConvNet (default: the members')")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--out", type=Path, default=None, help="write the raw records as JSON")
     args = p.parse_args(argv)
