@@ -64,6 +64,12 @@ _LAZY_CLASSES = {
     "NeuralEnsembler": "ensel.combine.neural",
     "DifferentiableSelector": "ensel.combine.learned",
     "Cascade": "ensel.combine.cascade",
+    "KNNRouter": "ensel.combine.routing",
+    "LearnedRouter": "ensel.combine.routing",
+    "MeanRouter": "ensel.combine.routing",
+    "OracleRouter": "ensel.combine.routing",
+    "PredictiveRouter": "ensel.combine.routing",
+    "routing_curve": "ensel.combine.routing",
 }
 
 
@@ -164,4 +170,10 @@ __all__ = [
     "Vote",
     "WeightedAverage",
     "get_combiner",
+    "KNNRouter",
+    "LearnedRouter",
+    "MeanRouter",
+    "OracleRouter",
+    "PredictiveRouter",
+    "routing_curve",
 ]

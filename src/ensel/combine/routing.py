@@ -1,0 +1,466 @@
+"""Routers: combiners on outcome tables that send each input to one member, weighing cost.
+
+A router estimates each member's quality on each input, ``q[N, M]``, and sends input ``n`` to
+``argmax_m q[n, m] - cost_weight * c[m] / cost_scale_``, where ``c[m]`` is member ``m``'s mean
+cost on the training table (a call's actual cost, which includes its answer, is known only
+after the call; evaluation charges the actual costs) and ``cost_scale_`` the largest of them,
+so ``cost_weight = 1`` means running the dearest member is worth one unit of quality.
+``cost_weight`` is the willingness-to-pay knob; `routing_curve` sweeps it into a quality-cost curve.
+
+Missing outcomes (NaN) are ignored in training: they add nothing to a mean, a neighbour
+count or a loss.
+
+- `OracleRouter`: the true outcomes (an upper bound; needs them at predict time).
+- `MeanRouter`: each member's mean quality, the same for every input (its curve visits the
+  single members).
+- `KNNRouter`: the mean outcome of the nearest training prompts (RouterBench's k-NN).
+- `PredictiveRouter`: one classifier per member on the prompt features (RouterBench's
+  predictive router).
+- `LearnedRouter`: one network for every member, trained through `ensel._training`, with the
+  member's training mean as the starting point (a shrinkage prior).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import clone
+
+from ensel import _validation as V
+from ensel.combine.base import Combiner
+from ensel.table import PredictionTable
+
+OUTCOME = ("outcome",)
+DEFAULT_COST_WEIGHTS = np.concatenate([[0.0], np.geomspace(1e-3, 1e4, 71)])
+"""The willingness-to-pay grid `routing_curve` sweeps by default (in units of the dearest
+member's mean cost)."""
+
+
+def _member_means(Q: np.ndarray) -> np.ndarray:
+    """Each member's mean observed quality ``[M]`` (0.5 for a member never observed)."""
+    seen = ~np.isnan(Q)
+    total = np.where(seen, Q, 0.0).sum(axis=0)
+    return np.where(seen.any(axis=0), total / np.maximum(seen.sum(axis=0), 1), 0.5)
+
+
+class Router(Combiner):
+    """Base class: ``select`` is the one-hot choice ``[N, M]``, ``predict`` the chosen names.
+
+    Subclasses implement ``_fit(table)`` and ``_quality(table) -> [N, M]``.
+
+    Parameters
+    ----------
+    cost_weight : float, default=0.0
+        Quality one would give up to save the dearest member's mean cost (0: best quality
+        whatever it costs; ties go to the cheaper member).
+    """
+
+    _tasks: ClassVar[tuple[str, ...]] = OUTCOME
+    _needs_labels: ClassVar[bool] = False
+
+    def __init__(self, cost_weight: float = 0.0) -> None:
+        self.cost_weight = cost_weight
+
+    def fit(self, table: PredictionTable) -> Router:
+        """Learn from an outcome table (``PredictionTable.from_outcomes``).
+
+        Parameters
+        ----------
+        table : PredictionTable
+            Task ``"outcome"``: quality ``P[N, M]`` (NaN = not observed), costs, and the
+            inputs ``X[N, F]`` for routers that look at them.
+
+        Returns
+        -------
+        self : Router
+        """
+        V.check_table_like(table, f"{type(self).__name__}.fit")
+        V.check_task_supported(table.task, self._tasks, type(self).__name__)
+        self.mean_cost_ = table.cost_matrix().mean(axis=0)
+        self.cost_scale_ = float(self.mean_cost_.max())
+        self.mean_quality_ = _member_means(np.asarray(table.P, dtype=np.float64))
+        super().fit(table)
+        return self
+
+    def _check_params(self, table: PredictionTable) -> None:
+        weight = V.check_real(self.cost_weight, "cost_weight", type(self).__name__)
+        if weight < 0:
+            raise ValueError(f"The 'cost_weight' parameter of {type(self).__name__} must be "
+                             f">= 0. Got {self.cost_weight!r} instead.")
+
+    def predict_quality(self, table: PredictionTable) -> np.ndarray:
+        """The estimated quality of every member on every input.
+
+        Parameters
+        ----------
+        table : PredictionTable
+            Same members as at `fit` (and inputs ``X`` when the router uses them).
+
+        Returns
+        -------
+        ndarray of shape (N, M), float64
+        """
+        return np.asarray(self._quality(self._check_predict_table(table, "predict_quality")),
+                          dtype=np.float64)
+
+    def route(self, table: PredictionTable, *, cost_weight: float | None = None,
+              quality: np.ndarray | None = None) -> np.ndarray:
+        """The chosen member's index per input, ``[N]`` int (``cost_weight`` overrides)."""
+        q = self.predict_quality(table) if quality is None else quality
+        weight = self.cost_weight if cost_weight is None else cost_weight
+        expected = self._expected_cost(table)
+        value = q - weight * expected / self.cost_scale_
+        best = value.max(axis=1, keepdims=True)
+        cost = np.where(value >= best - 1e-12, expected, np.inf)
+        return np.argmin(cost, axis=1)          # among the best, the cheapest
+
+    def _expected_cost(self, table: PredictionTable) -> np.ndarray:
+        """The cost a router can know before a call: the member's mean training cost."""
+        return np.broadcast_to(self.mean_cost_, (table.n_samples, self.n_members_))
+
+    def _select(self, table: PredictionTable) -> np.ndarray:
+        out = np.zeros((table.n_samples, table.n_members))
+        out[np.arange(table.n_samples), self.route(table)] = 1.0
+        return out
+
+    def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
+        return np.asarray(self.members_, dtype=object)[np.argmax(selection, axis=1)]
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OracleRouter(Router):
+    """Oracle router: the true outcomes (NaN as 0), so the best member at the least cost.
+
+    Examples
+    --------
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import OracleRouter
+    >>> t = PredictionTable.from_outcomes([[1, 1], [0, 1]], costs=[1.0, 5.0])
+    >>> OracleRouter().fit(t).predict(t).tolist()
+    ['m0', 'm1']
+    """
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        return np.nan_to_num(np.asarray(table.P, dtype=np.float64), nan=0.0)
+
+    def _expected_cost(self, table: PredictionTable) -> np.ndarray:
+        return table.cost_matrix()                  # the oracle knows the actual costs too
+
+
+class MeanRouter(Router):
+    """Mean router: every member's mean training quality, the same on every input.
+
+    Examples
+    --------
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import MeanRouter
+    >>> t = PredictionTable.from_outcomes([[1, 1], [0, 1]], costs=[1.0, 5.0])
+    >>> MeanRouter().fit(t).predict(t).tolist(), MeanRouter(cost_weight=1).fit(t).predict(t)[0]
+    (['m1', 'm1'], 'm0')
+    """
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        return np.broadcast_to(self.mean_quality_, (table.n_samples, self.n_members_))
+
+
+class KNNRouter(Router):
+    """k-nearest-neighbours router: the mean outcome of the closest training inputs.
+
+    Neighbours by cosine distance on ``X``; a neighbour whose outcome for a member is
+    missing does not count for that member (the member's mean stands in when none is seen).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=40
+    cost_weight : float, default=0.0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import KNNRouter
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> t = PredictionTable.from_outcomes([[1, 0], [1, 0], [0, 1], [0, 1]], costs=[1, 1], X=X)
+    >>> KNNRouter(n_neighbors=2).fit(t).predict(t).tolist()
+    ['m0', 'm0', 'm1', 'm1']
+    """
+
+    _needs_inputs: ClassVar[bool] = True
+
+    def __init__(self, n_neighbors: int = 40, *, cost_weight: float = 0.0) -> None:
+        self.n_neighbors = n_neighbors
+        self.cost_weight = cost_weight
+
+    def _check_params(self, table: PredictionTable) -> None:
+        super()._check_params(table)
+        V.check_int_param(self.n_neighbors, "n_neighbors", "KNNRouter", low=1,
+                          high=table.n_samples)
+
+    def _fit(self, table: PredictionTable) -> None:
+        from sklearn.neighbors import NearestNeighbors
+
+        self.nn_ = NearestNeighbors(n_neighbors=self.n_neighbors, metric="cosine").fit(
+            np.asarray(table.X, dtype=np.float64))
+        self.Q_ = np.asarray(table.P, dtype=np.float64)
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        idx = self.nn_.kneighbors(np.asarray(table.X, dtype=np.float64),
+                                  return_distance=False)
+        near = self.Q_[idx]                                     # [N, k, M]
+        seen = ~np.isnan(near)
+        total = np.where(seen, near, 0.0).sum(axis=1)
+        count = seen.sum(axis=1)
+        return np.where(count > 0, total / np.maximum(count, 1), self.mean_quality_)
+
+
+class PredictiveRouter(Router):
+    """Predictive router: one classifier per member, ``P(member right | x)`` from the inputs.
+
+    Each member's classifier is fitted on the rows where its outcome is observed, with
+    ``quality >= 0.5`` as the positive class; a member whose observed outcomes are all one
+    class gets that class's constant.
+
+    Parameters
+    ----------
+    estimator : classifier, optional
+        Default ``LogisticRegression(C=1.0, max_iter=1000)``; cloned per member.
+    cost_weight : float, default=0.0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import PredictiveRouter
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> t = PredictionTable.from_outcomes([[1, 0], [1, 0], [0, 1], [0, 1]], costs=[1, 1], X=X)
+    >>> PredictiveRouter().fit(t).predict(t).tolist()
+    ['m0', 'm0', 'm1', 'm1']
+    """
+
+    _needs_inputs: ClassVar[bool] = True
+
+    def __init__(self, estimator: Any = None, *, cost_weight: float = 0.0) -> None:
+        self.estimator = estimator
+        self.cost_weight = cost_weight
+
+    def _fit(self, table: PredictionTable) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        base = (LogisticRegression(C=1.0, max_iter=1000) if self.estimator is None
+                else self.estimator)
+        X = np.asarray(table.X, dtype=np.float64)
+        self.estimators_: list[Any] = []
+        for m in range(table.n_members):
+            q = np.asarray(table.P[:, m], dtype=np.float64)
+            seen = ~np.isnan(q)
+            label = (q[seen] >= 0.5).astype(np.int64)
+            if len(np.unique(label)) < 2:
+                self.estimators_.append(float(label[0]) if len(label) else 0.5)
+            else:
+                self.estimators_.append(clone(base).fit(X[seen], label))
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        X = np.asarray(table.X, dtype=np.float64)
+        cols = [np.full(len(X), est) if isinstance(est, float)
+                else est.predict_proba(X)[:, list(est.classes_).index(1)]
+                for est in self.estimators_]
+        return np.stack(cols, axis=1)
+
+
+class LearnedRouter(Router):
+    """Learned router: one network scores every member, trained by `ensel._training`.
+
+    The network (an MLP on ``X``) outputs one logit per member, added to the logit of that
+    member's training mean quality, so an untrained network is the `MeanRouter` and the
+    network learns only where an input departs from each member's average. Loss: binary
+    cross-entropy against the observed outcomes (missing ones masked out), shared by all
+    members (inputs hard for one member tend to be hard for all). Adam with early stopping
+    on ``validation_fraction`` of the rows, then refit on all rows for the chosen epochs.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64,)
+    dropout : float, default=0.2
+    alpha : float, default=1e-3
+        L2 penalty.
+    learning_rate : float, default=1e-3
+    max_epochs : int, default=300
+    batch_size : int, default=64
+    validation_fraction : float, default=0.2
+    n_iter_no_change : int, default=20
+    cost_weight : float, default=0.0
+    random_state : int, default=0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import LearnedRouter
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> Q = np.stack([X[:, 0] > 0, X[:, 0] <= 0], axis=1).astype(float)
+    >>> t = PredictionTable.from_outcomes(Q, costs=[1, 1], X=X)
+    >>> router = LearnedRouter(max_epochs=60, learning_rate=1e-2).fit(t)
+    >>> float((router.predict(t) == np.where(X[:, 0] > 0, "m0", "m1")).mean()) > 0.9
+    True
+    """
+
+    _needs_inputs: ClassVar[bool] = True
+
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (64,), *, dropout: float = 0.2,
+                 alpha: float = 1e-3, learning_rate: float = 1e-3, max_epochs: int = 300,
+                 batch_size: int = 64, validation_fraction: float = 0.2,
+                 n_iter_no_change: int = 20, cost_weight: float = 0.0,
+                 random_state: int = 0) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.dropout = dropout
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.cost_weight = cost_weight
+        self.random_state = random_state
+
+    def _check_params(self, table: PredictionTable) -> None:
+        super()._check_params(table)
+        owner = "LearnedRouter"
+        V.check_hidden_layer_sizes(self.hidden_layer_sizes, owner)
+        V.check_real_param(self.dropout, "dropout", owner, low=0.0, high=0.95)
+        V.check_real_param(self.validation_fraction, "validation_fraction", owner, low=0.05,
+                           high=0.5)
+        V.check_int_param(self.max_epochs, "max_epochs", owner, low=1)
+        V.check_int_param(self.batch_size, "batch_size", owner, low=1)
+
+    def _options(self, **kw: Any) -> Any:
+        from ensel._training import TrainOptions
+
+        return TrainOptions(learning_rate=self.learning_rate, alpha=self.alpha,
+                            max_epochs=self.max_epochs, batch_size=self.batch_size,
+                            n_iter_no_change=self.n_iter_no_change,
+                            random_state=self.random_state, name="LearnedRouter", **kw)
+
+    def _fit(self, table: PredictionTable) -> None:
+        from ensel._training import Job, mlp, run_jobs
+
+        X = np.asarray(table.X, dtype=np.float32)
+        self.feature_mean_ = X.mean(axis=0)
+        self.feature_scale_ = X.std(axis=0) + 1e-6
+        objective = _OutcomeLoss((X - self.feature_mean_) / self.feature_scale_,
+                                 np.asarray(table.P, dtype=np.float32), self.mean_quality_)
+        build = partial(_PriorNet, partial(mlp, X.shape[1], tuple(self.hidden_layer_sizes),
+                                           table.n_members, dropout=self.dropout),
+                        self.mean_quality_)
+        rng = np.random.default_rng(self.random_state)
+        rows = rng.permutation(table.n_samples)
+        n_val = max(1, int(round(self.validation_fraction * table.n_samples)))
+        first, = run_jobs([Job(build, objective, rows[n_val:], rows[:n_val], self._options())])
+        refit, = run_jobs([Job(build, objective, rows, None, self._options(),
+                               n_epochs=max(1, first.epoch))])
+        self.net_, self.n_epochs_ = refit.net, max(1, first.epoch)
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        import torch
+
+        X = (np.asarray(table.X, dtype=np.float32) - self.feature_mean_) / self.feature_scale_
+        with torch.no_grad():
+            return torch.sigmoid(self.net_(torch.from_numpy(X))).double().numpy()
+
+
+def _prior_net(body: Any, prior: np.ndarray) -> Any:
+    import torch
+    from torch import nn
+
+    class PriorNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body()
+            p = np.clip(prior, 1e-3, 1 - 1e-3)
+            self.register_buffer("offset", torch.tensor(np.log(p / (1 - p)), dtype=torch.float32))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x) + self.offset
+
+    return PriorNet()
+
+
+_PriorNet = _prior_net
+
+
+class _OutcomeLoss:
+    """Binary cross-entropy of every member's logit against the observed outcomes."""
+
+    def __init__(self, X: np.ndarray, Q: np.ndarray, prior: np.ndarray) -> None:
+        import torch
+
+        self.X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        seen = ~np.isnan(Q)
+        self.Q = torch.from_numpy(np.where(seen, Q, 0.0).astype(np.float32))
+        self.seen = torch.from_numpy(seen.astype(np.float32))
+
+    def noise(self, n_rows: int, rng: np.random.Generator) -> None:
+        return None
+
+    def _loss(self, net: Any, rows: np.ndarray) -> Any:
+        import torch.nn.functional as F
+
+        r = np.asarray(rows)
+        logits = net(self.X[r])
+        bce = F.binary_cross_entropy_with_logits(logits, self.Q[r], reduction="none")
+        return (bce * self.seen[r]).sum() / self.seen[r].sum().clamp(min=1.0)
+
+    def loss(self, model: Any, rows: np.ndarray, noise: Any, generator: Any) -> Any:
+        return self._loss(model, rows)
+
+    def evaluate(self, net: Any, rows: np.ndarray) -> tuple[float, float]:
+        import torch
+
+        with torch.no_grad():
+            value = float(self._loss(net, rows))
+        return value, -value
+
+
+def routing_curve(router: Router, table: PredictionTable, *, cost_weights: Any = None,
+                  missing: str = "zero") -> dict[str, np.ndarray]:
+    """A fitted router's quality-cost curve: its choices at every willingness to pay.
+
+    Parameters
+    ----------
+    router : Router
+        Fitted.
+    table : PredictionTable
+        An outcome table to evaluate on (e.g. the test split).
+    cost_weights : array-like of shape (K,), optional
+        Default `DEFAULT_COST_WEIGHTS` (0, then 1e-3 .. 1e4 geometrically).
+    missing : {"raise", "zero", "ignore"}, default="zero"
+        How a choice of a missing outcome counts (`ensel.metrics.routing_quality`).
+
+    Returns
+    -------
+    dict
+        ``"cost_weight"``, ``"cost"`` (mean cost per input), ``"quality"`` (mean quality),
+        each of shape (K,).
+
+    Examples
+    --------
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import OracleRouter, routing_curve
+    >>> t = PredictionTable.from_outcomes([[1, 1], [0, 1]], costs=[1.0, 5.0])
+    >>> curve = routing_curve(OracleRouter().fit(t), t, cost_weights=[0.0, 100.0])
+    >>> curve["cost"].tolist(), curve["quality"].tolist()
+    ([3.0, 1.0], [1.0, 0.5])
+    """
+    from ensel.metrics import routing_quality
+
+    weights = DEFAULT_COST_WEIGHTS if cost_weights is None else np.asarray(cost_weights, float)
+    q = router.predict_quality(table)
+    Q, C = np.asarray(table.P, dtype=np.float64), table.cost_matrix()
+    points = [routing_quality(Q, router.route(table, cost_weight=float(w), quality=q),
+                              costs=C, missing=missing) for w in weights]
+    quality, cost = (np.array(v) for v in zip(*points, strict=True))
+    return {"cost_weight": np.asarray(weights), "cost": cost, "quality": quality}
