@@ -111,3 +111,52 @@ def test_train_refuses_an_output_it_would_destroy(sql_workspace: tuple[Path, Pat
     assert code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (out.is_dir() and (out / "config.json").exists())
+
+
+def test_select_writes_one_choice_per_question_without_gold(
+        sql_workspace: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    questions, databases = sql_workspace
+    records = [json.loads(line) for line in questions.read_text().splitlines()]
+    no_gold = tmp_path / "new.jsonl"
+    no_gold.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "gold"}) + "\n"
+                               for r in records), encoding="utf-8")
+    out = tmp_path / "chosen.jsonl"
+    assert main(["sql", "select", "--questions", str(no_gold), "--databases", str(databases),
+                 "-o", str(out)]) == 0
+    assert "chose SQL for 18 questions by consensus" in capsys.readouterr().out
+    chosen = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [c["id"] for c in chosen] == [r.get("id") for r in records]
+    assert all(c["method"] == "consensus" and c["sql"] == records[i]["candidates"][c["system"]]
+               for i, c in enumerate(chosen))
+    # consensus picks agree with `sql evaluate`'s: 12 of 18 right (66.7%) on this workspace
+    from ensel.generators.sql import SQLiteDatabases, execute_questions, load_questions
+
+    dbs = SQLiteDatabases(databases)
+    executed = execute_questions(load_questions(questions), dbs)
+    dbs.close()
+    right = [bool(eq.correct[eq.systems.index(c["system"])])
+             for eq, c in zip(executed, chosen, strict=True)]
+    assert sum(right) == 12
+    assert all(c["votes"] >= 1 for c in chosen)
+
+
+def test_select_with_a_selector_and_gold_is_ignored(sql_workspace: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    questions, databases = sql_workspace
+    model = tmp_path / "selector"
+    assert main(["sql", "train", "--questions", str(questions), "--databases", str(databases),
+                 "-o", str(model), "--cv", "3"]) == 0
+    out = tmp_path / "chosen.jsonl"
+    assert main(["sql", "select", "--questions", str(questions), "--databases", str(databases),
+                 "--selector", str(model), "-o", str(out)]) == 0
+    chosen = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(chosen) == 18 and {c["method"] for c in chosen} == {"selector"}
+
+
+def test_select_missing_questions_file_exits_2(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sql", "select", "--questions", str(tmp_path / "none.jsonl"), "--databases",
+                 str(tmp_path), "-o", str(tmp_path / "o.jsonl")])
+    assert code == 2
+    assert "Questions file not found" in capsys.readouterr().err

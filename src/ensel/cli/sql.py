@@ -127,3 +127,56 @@ def train(
     typer.echo(f"trained on {len(executed)} questions from {len(dbs)} databases; "
                f"alpha = {model.alpha_:g}" + (f" (CV error {cv_text})" if cv_text else ""))
     typer.echo(f"saved {output}")
+
+
+@sql_app.command()
+def select(
+    questions: QuestionsOpt,
+    databases: DatabasesOpt,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="JSON lines to write: {id, db_id, sql, system, votes, method}.")],
+    selector: Annotated[Path | None, typer.Option(
+        "--selector", help="A selector saved by 'ensel sql train' (default: consensus).")] = None,
+    timeout: TimeoutOpt = 5.0,
+    max_rows: MaxRowsOpt = 10_000,
+) -> None:
+    """Choose one SQL per question for new questions, without gold: execute every candidate,
+    then take the largest group of candidates with the same result (consensus) or the
+    learned selector's choice. Any ``gold`` in the file is ignored (never executed).
+
+    One line per question, in the file's order; ``sql`` is null when no system proposed a
+    candidate. The file is written atomically.
+    """
+    from dataclasses import replace
+
+    from ensel import _io
+    from ensel.generators.sql import (
+        SQLiteDatabases,
+        execute_questions,
+        load_questions,
+        method_picks,
+    )
+
+    model = None
+    if selector is not None:
+        from ensel.generators.sql import SQLSelector
+
+        model = SQLSelector.load(selector)
+    qs = [replace(q, gold=None) for q in load_questions(questions)]
+    systems = model.systems_ if model is not None else None
+    dbs = SQLiteDatabases(databases, timeout=timeout, max_rows=max_rows)
+    try:
+        executed = execute_questions(qs, dbs, systems=systems, progress=True)
+    finally:
+        dbs.close()
+    method = "selector" if model is not None else "consensus"
+    picks = method_picks(executed, selector=model)[method]
+    lines = []
+    for eq, j in zip(executed, picks, strict=True):
+        label = int(eq.groups.labels[j]) if eq.groups.n_groups else -1
+        votes = int(eq.groups.sizes[label]) if label >= 0 else 0
+        lines.append(json.dumps({"id": eq.question.id, "db_id": eq.question.db_id,
+                                 "sql": eq.sql(int(j)), "system": eq.systems[int(j)],
+                                 "votes": votes, "method": method}))
+    _io.write_text(output, "\n".join(lines) + "\n")
+    typer.echo(f"chose SQL for {len(lines)} questions by {method}; wrote {output}")
