@@ -40,18 +40,35 @@ def specialists_table(n, seed, n_members=6):
 # ---------------------------------------------------------------------- the threshold
 def test_gate_threshold_meets_the_budget_exactly_on_a_hand_case():
     scores = np.array([[3.0, 2.0, 0.0], [1.0, 5.0, 4.0]])
-    costs = np.ones((2, 3))
-    # tops (3.0 and 5.0) always run: 2 of 6; next come 4.0 then 2.0
-    assert gate_threshold(scores, costs, 2 / 6) == np.inf
-    assert gate_threshold(scores, costs, 3 / 6) == pytest.approx(3.0)      # (4 + 2) / 2
-    assert gate_threshold(scores, costs, 4 / 6) == pytest.approx(1.5)      # (2 + 1) / 2
-    assert gate_threshold(scores, costs, 1.0) == -np.inf
-    mask = hard_gates(torch.tensor(scores), 3.0).numpy()
-    np.testing.assert_array_equal(mask, [[1, 0, 0], [0, 1, 1]])
-    # an expensive member: at 4/9 only the cheap 2.0 entry (cost 1) fits, not the 4.0 (cost 4)
+    ones = np.ones((2, 3))
+
+    def mask(budget, costs=ones):
+        t = gate_threshold(scores, costs, budget)
+        return t, hard_gates(torch.tensor(scores), t, costs=torch.tensor(costs)).numpy()
+
+    # tops (3.0 and 5.0) always run: 2 of 6; next come 4.0, then 2.0
+    assert mask(2 / 6)[0] > 4.0
+    np.testing.assert_array_equal(mask(2 / 6)[1], [[1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(mask(3 / 6)[1], [[1, 0, 0], [0, 1, 1]])
+    np.testing.assert_array_equal(mask(4 / 6)[1], [[1, 1, 0], [0, 1, 1]])
+    assert mask(1.0)[0] == -np.inf
+    # prices: member 3 of row 2 costs 4, so at 4/9 of the pool the cheap 2.0 entry fits and
+    # the 4.0 one (s / c = 1) does not
     costs = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 4.0]])
-    assert cost_share(hard_gates(torch.tensor(scores), gate_threshold(scores, costs, 4 / 9))
-                      .numpy(), costs) <= 4 / 9
+    t, m = mask(4 / 9, costs)
+    np.testing.assert_array_equal(m, [[1, 1, 0], [0, 1, 0]])
+    assert cost_share(m, costs) <= 4 / 9
+
+
+def test_a_budget_below_the_top_members_keeps_the_cheapest():
+    scores = torch.tensor([[1.0, 5.0], [2.0, 3.0]])
+    costs = np.array([[1.0, 3.0], [1.0, 3.0]])
+    t = gate_threshold(scores.numpy(), costs, 2 / 8)       # only the cheap member fits
+    m = hard_gates(scores, t, costs=torch.tensor(costs)).numpy()
+    np.testing.assert_array_equal(m, [[1, 0], [1, 0]])
+    assert gate_threshold(scores.numpy(), costs, 0.1) == np.inf     # not even that
+    np.testing.assert_array_equal(hard_gates(scores, np.inf, costs=torch.tensor(costs)),
+                                  [[1, 0], [1, 0]])
 
 
 @pytest.mark.parametrize("budget", [0.2, 0.35, 0.5, 0.8])
