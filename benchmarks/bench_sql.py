@@ -129,7 +129,8 @@ def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int) ->
         accuracy[name] = float(correct[rows, p].mean())
     accuracy["oracle"] = float(correct.any(axis=1).mean())
     return {"n": n, "systems": systems, "halves": halves, "accuracy": accuracy,
-            "picks": picks, "correct": correct, "fold_of": fold_of, "chosen_alpha": chosen, "inner_cv": inner_cv, "gates": gates,
+            "picks": picks, "correct": correct, "fold_of": fold_of, "chosen_alpha": chosen,
+            "inner_cv": inner_cv, "gates": gates,
             "train_seconds": train_seconds, "exec_seconds": exec_seconds,
             "n_queries": n_queries}
 
@@ -222,12 +223,13 @@ def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     model = SQLSelector(random_state=seed, **VARIANTS[v]).fit(fit_on)
-                ok += sum(bool(eq.correct[j]) for eq, j in zip(test, model.select(test)))
+                ok += sum(bool(eq.correct[j]) for eq, j in zip(test, model.select(test),
+                                                                  strict=True))
             right.setdefault(v, []).append(ok)
     sizes = [sum(counts[d] for d in h) for h in halves]
     for name, oks in right.items():
         cells = "".join(f"{ok:>7}/{n:<3}{ok - c:>+5} " for ok, n, c in
-                        zip(oks, sizes, right["consensus"]))
+                        zip(oks, sizes, right["consensus"], strict=True))
         lines.append(f"{name:<22}{cells}{sum(oks) - sum(right['consensus']):>+10}")
     return "\n".join(lines)
 
