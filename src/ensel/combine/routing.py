@@ -16,7 +16,7 @@ count or a loss.
 - `KNNRouter`: the mean outcome of the nearest training prompts (RouterBench's k-NN).
 - `PredictiveRouter`: one classifier per member on the prompt features (RouterBench's
   predictive router).
-- `LearnedRouter`: one network for every member, trained through `ensel._training`, with the
+- `LearnedRouter`: one network for every member, trained through ``ensel._training``, with the
   member's training mean as the starting point (a shrinkage prior).
 """
 
@@ -272,7 +272,7 @@ class PredictiveRouter(Router):
 
 
 class LearnedRouter(Router):
-    """Learned router: one network scores every member, trained by `ensel._training`.
+    """Learned router: one network scores every member, trained by ``ensel._training``.
 
     The network (an MLP on ``X``) outputs one logit per member, added to the logit of that
     member's training mean quality, so an untrained network is the `MeanRouter` and the
@@ -436,7 +436,7 @@ def routing_curve(router: Router, table: PredictionTable, *, cost_weights: Any =
     table : PredictionTable
         An outcome table to evaluate on (e.g. the test split).
     cost_weights : array-like of shape (K,), optional
-        Default `DEFAULT_COST_WEIGHTS` (0, then 1e-3 .. 1e4 geometrically).
+        Default ``DEFAULT_COST_WEIGHTS`` (0, then 1e-3 .. 1e4 geometrically).
     missing : {"raise", "zero", "ignore"}, default="zero"
         How a choice of a missing outcome counts (`ensel.metrics.routing_quality`).
 
