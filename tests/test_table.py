@@ -176,3 +176,44 @@ def test_import_is_light():
     code = "import sys, ensel; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+# ---------------------------------------------------------------------- rejected inputs
+def test_regression_targets_must_be_numeric():
+    with pytest.raises(ValueError, match="Regression targets y must be numeric; got dtype <U1"):
+        PredictionTable.from_arrays(np.zeros((4, 2)), y=np.array(list("abcd")), task="regression")
+
+
+def test_inputs_must_be_numeric():
+    with pytest.raises(ValueError, match="X must be numeric; got dtype <U1"):
+        PredictionTable.from_arrays(np.full((4, 2, 2), 0.5), y=[0, 1, 0, 1],
+                                    X=np.array([["a", "b"]] * 4))
+
+
+def test_outcome_inputs_must_be_numeric():
+    with pytest.raises(ValueError, match="X must be numeric; got dtype <U1"):
+        PredictionTable.from_outcomes(np.zeros((4, 2)), X=np.array([["a", "b"]] * 4), costs=None)
+
+
+def test_unfitted_looking_classifier_without_classes():
+    class NoClasses:                      # predict_proba but no classes_
+        def predict_proba(self, X):
+            return np.full((len(X), 2), 0.5)
+
+    with pytest.raises(ValueError, match=r"member 'c' has no classes_: is it fitted\?"):
+        PredictionTable.from_estimators([("c", NoClasses())], np.zeros((4, 2)), y=[0, 1, 0, 1])
+
+
+def test_correct_needs_a_classification_table():
+    table = PredictionTable.from_arrays(np.zeros((4, 2)), y=np.zeros(4), task="regression")
+    with pytest.raises(ValueError, match=r"correct\(\) is defined for classification tables"):
+        table.correct()
+
+
+def test_load_refuses_classes_that_are_not_a_list(tmp_path):
+    PredictionTable.from_arrays(np.full((4, 2, 2), 0.5), y=[0, 1, 0, 1]).save(tmp_path / "t")
+    header = json.loads((tmp_path / "t" / "table.json").read_text())
+    header["classes"] = "ab"
+    (tmp_path / "t" / "table.json").write_text(json.dumps(header))
+    with pytest.raises(ValueError, match=r"table.json: 'classes' must be a list or null; got 'ab'"):
+        PredictionTable.load(tmp_path / "t")
