@@ -114,3 +114,17 @@ def test_prefit_members_with_other_classes_are_rejected():
     member = LogisticRegression(max_iter=300).fit(X[y < 2], y[y < 2])
     with pytest.raises(ValueError, match="member 'lr': class order mismatch"):
         SelectiveEnsemble([("lr", member)], DifferentiableSelector(k=1, **FAST)).fit(X, y)
+
+
+def test_a_callable_member_with_the_wrong_number_of_class_columns():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+
+    def three_columns(A):                 # no classes_: its columns must be the data's classes
+        return np.full((len(A), 3), 1 / 3)
+
+    pool = [("lr", LogisticRegression().fit(X, y)), ("three", three_columns)]
+    with pytest.raises(ValueError, match=r"member 'three' returned 3 class columns; the data has "
+                                         r"2 classes"):
+        SelectiveEnsemble(pool).fit(X, y)

@@ -41,20 +41,18 @@ def predict_member(name: str, member: Any, X: np.ndarray, task: str) -> np.ndarr
     the device and in the dtype of its parameters; for classification its outputs are logits
     (softmax is applied) unless it has ``outputs_proba = True``.
     """
+    method = "predict_proba" if task == "classification" else "predict"
+    if not (hasattr(member, method) or is_torch_module(member) or callable(member)):
+        raise TypeError(
+            f"member {name!r} ({type(member).__name__}) has no {method} and is not callable."
+        )
     try:
-        if task == "classification" and hasattr(member, "predict_proba"):
-            out = member.predict_proba(X)
-        elif task != "classification" and hasattr(member, "predict"):
-            out = member.predict(X)
+        if hasattr(member, method):
+            out = getattr(member, method)(X)
         elif is_torch_module(member):
             out = torch_predict(member, X, task)
-        elif callable(member):
-            out = member(X)
         else:
-            raise TypeError(
-                f"member {name!r} ({type(member).__name__}) has no predict_proba/predict and is "
-                f"not callable."
-            )
+            out = member(X)
     except (TypeError, ValueError, AttributeError) as exc:
         raise type(exc)(f"member {name!r} failed to predict: {exc}") from exc
     out = np.asarray(out)
