@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -236,3 +237,13 @@ def test_saving_through_a_symbolic_link_keeps_the_link(tmp_path):
     (tmp_path / "f-link").symlink_to(tmp_path / "f.txt")
     _io.write_text(tmp_path / "f-link", "new")
     assert (tmp_path / "f-link").is_symlink() and (tmp_path / "f.txt").read_text() == "new"
+
+
+def test_exchange_names_both_paths_when_the_swap_fails(tmp_path):
+    # _io._exchange is private; atomic_directory reaches this error only if the temporary
+    # folder vanishes between open and commit, so the helper is called directly
+    (tmp_path / "b").mkdir()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux only")
+    with pytest.raises(OSError, match=r"cannot swap .*missing and .*b: No such file"):
+        _io._exchange(tmp_path / "missing", tmp_path / "b")
