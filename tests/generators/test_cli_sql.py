@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ensel.cli import main
+from ensel.cli import app, main
 
 
 def test_evaluate_writes_the_documented_json(sql_workspace: tuple[Path, Path], tmp_path: Path,
@@ -57,6 +57,10 @@ def test_evaluate_refuses_unknown_systems(sql_workspace: tuple[Path, Path], tmp_
                  "--selector", str(model)])
     assert code == 2
     assert "system(s) the selector was not trained on: zz" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"has candidates from system\(s\) the selector was not "
+                                         r"trained on: zz\. Known: "):
+        app(args=["sql", "evaluate", "--questions", str(other), "--databases", str(databases),
+                  "--selector", str(model)], prog_name="ensel", standalone_mode=False)
 
 
 def test_missing_files_give_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -111,6 +115,9 @@ def test_train_refuses_an_output_it_would_destroy(sql_workspace: tuple[Path, Pat
     assert code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (out.is_dir() and (out / "config.json").exists())
+    with pytest.raises(ValueError, match=message):     # the command itself raises; main -> 2
+        app(args=["sql", "train", "--questions", str(questions), "--databases", str(databases),
+                  "-o", str(out)], prog_name="ensel", standalone_mode=False)
 
 
 def test_select_writes_one_choice_per_question_without_gold(
