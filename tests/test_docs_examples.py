@@ -40,10 +40,7 @@ NOT_RUN = {
 
 # a block that fails as written, left to its page's owner: (page, a line of it) -> what fails.
 # The page's other blocks still run; the test reports xfail until the block passes.
-KNOWN_BROKEN = {
-    ("trust", "0 < sp.coverage_ < 1"): "Stacking is 99.3% accurate on the example's votes, so "
-                                        "the predictor answers every row (coverage_ == 1.0)",
-}
+KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 
 
 def _digits_pool(ns: dict) -> None:
