@@ -259,3 +259,69 @@ def test_torch_members_do_not_decide_the_task(data, pool):
     assert table.task == "classification" and table.P.shape == (50, len(pool), 3)
     only_torch = collect_predictions([pool[-1]], data[0][:50])
     assert only_torch.task == "regression" and only_torch.P.shape == (50, 1, 3)
+
+
+# ---------------------------------------------------------------------- more rejected inputs
+ROWS = np.arange(40.0).reshape(20, 2)
+
+
+def test_inputs_to_store_must_be_numeric():
+    with pytest.raises(ValueError, match=r"must be numeric to be stored in the table; got dtype "
+                                         r"<U1\. Pass store_inputs=False"):
+        collect_predictions([("f", lambda A: A[:, 0])], np.array([["a", "b"]] * 20))
+
+
+def test_regression_predictions_must_be_values_or_vectors():
+    with pytest.raises(ValueError, match=r"member 'f' returns predictions of shape \(2, 2\) per "
+                                         r"row; regression needs a value or a vector"):
+        collect_predictions([("f", lambda A: np.zeros((len(A), 2, 2)))], ROWS, task="regression")
+
+
+def test_regression_targets_must_be_numeric():
+    with pytest.raises(ValueError, match="Regression targets y must be numeric; got dtype <U1"):
+        collect_predictions([("f", lambda A: A[:, 0])], ROWS, y=np.array(["a"] * 20),
+                            task="regression")
+
+
+def test_a_member_changing_its_output_shape_between_chunks():
+    def changes(A):
+        return A[:, 0] if A[0, 0] == 0 else A          # [N] on the first chunk, [N, 2] after
+
+    with pytest.raises(ValueError, match=r"member 'f' returned predictions of shape \(2,\) per "
+                                         r"row for rows 5\.\.9; its first rows had \(\)"):
+        collect_predictions([("f", changes)], ROWS, task="regression", batch_size=5)
+
+
+def test_non_numeric_predictions():
+    with pytest.raises(ValueError, match=r"member 'f' returned non-numeric predictions \(<U1\)"):
+        collect_predictions([("f", lambda A: np.array(["a"] * len(A)))], ROWS, task="regression")
+
+
+def test_writer_refuses_a_table_missing_rows():
+    # private _TableWriter: both engines write every chunk, so only a Ray pipeline that lost a
+    # chunk reaches this guard; the writer is the only way in
+    from ensel.scale.collect import _Plan, _TableWriter
+
+    plan = _Plan(["a"], "regression", None, (), np.dtype(np.float32), 10, 5)
+    with _TableWriter(None, plan, input_shape=None, X_dtype=None, labelled=False) as writer:
+        writer.write(0, 0, np.zeros(5, dtype=np.float32))
+        with pytest.raises(RuntimeError, match=r"member 'a': 5 rows of predictions were written, "
+                                               r"expected 10"):
+            writer.finish()
+
+
+def test_dataset_column_must_hold_feature_vectors():
+    # private _pack_chunk runs inside a Ray worker, whose error reaches the caller wrapped in
+    # a RayTaskError; called directly here
+    from ensel.scale.collect import _pack_chunk
+
+    with pytest.raises(ValueError, match=r"column 'data' of the Ray Dataset must hold one "
+                                         r"feature vector per row; got a batch of shape"):
+        _pack_chunk({"data": np.zeros((3, 1, 2, 2))}, "data", 4)
+
+
+def test_unknown_attribute_of_ensel_scale():
+    import ensel.scale
+
+    with pytest.raises(AttributeError, match="module 'ensel.scale' has no attribute 'nope'"):
+        ensel.scale.nope  # noqa: B018
