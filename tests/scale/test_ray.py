@@ -143,6 +143,12 @@ def test_ray_dataset_needs_the_ray_engine_and_its_column(data, pool):
         collect_predictions(pool, dataset, engine="ray", input_column="features")
 
 
+def test_ray_dataset_without_rows(pool):
+    with pytest.raises(ValueError, match="The Ray Dataset given as 'data' to "
+                                         "collect_predictions has no rows"):
+        collect_predictions(pool, ray.data.from_numpy(np.zeros((0, 6))), engine="ray")
+
+
 @pytest.mark.parametrize("bad", [0, (3, 1), (0, 2), "two"])
 def test_bad_actor_pool_size(data, pool, bad):
     with pytest.raises(ValueError, match=r"'num_actors' parameter .* Got"):
