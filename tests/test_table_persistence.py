@@ -296,3 +296,28 @@ def test_collect_refuses_mixed_label_types():
     with pytest.raises(ValueError, match=r"y mixes label types: 1 \(number\), 'a' \(str\)"):
         collect_predictions([("m", member)], np.zeros((4, 1)), y=[1, "a", 1, "a"],
                             classes=["1", "a"], task="classification")
+
+
+def test_load_rejects_tampered_outcome_and_regression_tables(tmp_path):
+    outcome = PredictionTable.from_outcomes(np.full((4, 2), 0.5), costs=None).save(tmp_path / "o")
+    np.save(outcome / "y.npy", np.zeros(4))
+    with pytest.raises(ValueError, match="an outcome table has no y, but there is a y.npy"):
+        PredictionTable.load(outcome)
+    reg = PredictionTable.from_arrays(np.zeros((4, 2)), y=np.zeros(4), X=np.zeros((4, 1)),
+                                      task="regression").save(tmp_path / "r")
+    np.save(reg / "X.npy", np.array([["a"]] * 4))
+    with pytest.raises(ValueError, match=r"X.npy: X must be numeric; got dtype <U1"):
+        PredictionTable.load(reg)
+    np.save(reg / "X.npy", np.zeros((4, 1)))
+    np.save(reg / "y.npy", np.array(["a"] * 4))
+    with pytest.raises(ValueError, match=r"y.npy: Regression targets y must be numeric"):
+        PredictionTable.load(reg)
+
+
+def test_load_refuses_nan_in_the_header(tmp_path):
+    folder = table_a().save(tmp_path / "t")
+    text = (folder / "table.json").read_text().replace('"task"', '"nan": NaN, "task"', 1)
+    (folder / "table.json").write_text(text)
+    with pytest.raises(ValueError, match=r"table.json is not valid JSON \(NaN is not a valid "
+                                         r"JSON value"):
+        PredictionTable.load(folder)
