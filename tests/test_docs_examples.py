@@ -58,6 +58,7 @@ def _digits_pool(ns: dict) -> None:
             ("knn", KNeighborsClassifier()), ("tree", DecisionTreeClassifier(random_state=0))]
     for _, member in pool:
         member.fit(X[:900], y[:900])
+    ns["_digits"] = X, y, pool  # kept apart: a page's own blocks may reuse the names below
     ns.update(X=X, y=y, pool=pool, X_test=X[1350:], y_test=y[1350:],
               selection_table=PredictionTable.from_estimators(pool, X[900:1350], y[900:1350]),
               test_table=PredictionTable.from_estimators(pool, X[1350:], y[1350:]))
@@ -66,8 +67,12 @@ def _digits_pool(ns: dict) -> None:
 def _selective_ensemble(ns: dict) -> None:
     from ensel import DifferentiableSelector, SelectiveEnsemble
 
-    ns["model"] = SelectiveEnsemble(ns["pool"], DifferentiableSelector(k=3, random_state=0))
-    ns["model"].fit(ns["X"][:1350], ns["y"][:1350])
+    if "_digits" not in ns:
+        _digits_pool(ns)
+    X, y, pool = ns["_digits"]
+    ns["model"] = SelectiveEnsemble(pool, DifferentiableSelector(k=3, random_state=0))
+    ns["model"].fit(X[:1350], y[:1350])
+    ns["X_test"] = X[1350:]
 
 
 def _spider_folder(ns: dict) -> None:
@@ -105,8 +110,8 @@ def _fitted_ensemble(ns: dict) -> None:
     from ensel.combine import Stacking
 
     _digits_pool(ns)
-    X, y = ns["X"], ns["y"]
-    ns["ensemble"] = SelectiveEnsemble(ns["pool"], Stacking()).fit(X[900:1200], y[900:1200])
+    X, y, pool = ns["_digits"]
+    ns["ensemble"] = SelectiveEnsemble(pool, Stacking()).fit(X[900:1200], y[900:1200])
     ns.update(X_calibration=X[1200:1500], y_calibration=y[1200:1500], X_test=X[1500:])
 
 
