@@ -26,3 +26,11 @@ def test_a_member_returning_the_wrong_number_of_rows():
     with pytest.raises(ValueError, match=r"member 'short' returned 3 rows for 4 inputs"):
         PredictionTable.from_estimators([("short", lambda A: np.zeros(len(A) - 1))], X,
                                         task="regression")
+
+
+def test_a_member_that_fails_is_named():
+    def broken(A):
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match=r"member 'broken' failed to predict: bad input"):
+        PredictionTable.from_estimators([("broken", broken)], X, task="regression")
