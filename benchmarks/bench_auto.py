@@ -1,6 +1,6 @@
 """QO-ES, QDO-ES and AutoCombiner against GES, stacking and the best single member (issue 17).
 
-Protocol (DESIGN.md): 50/25/25 split, members fitted on base-train, every combiner fitted on
+Protocol (docs/benchmark.md): 50/25/25 split, members fitted on base-train, every combiner fitted on
 the selection table only, scored on the test table; seeds 0-2. In the same run, every
 candidate of `AutoCombiner` (its defaults) is also fitted on the whole selection table and
 scored on test, which gives the combiner one would have picked *in hindsight* on test.

@@ -1,6 +1,6 @@
 """The accuracy-cost frontier: budgeted combiners against every peer, in the same run (issue 11).
 
-Protocol (DESIGN.md, via `ensel.protocol.make_tables`): 50/25/25 split, members fitted on
+Protocol (docs/benchmark.md, via `ensel.protocol.make_tables`): 50/25/25 split, members fitted on
 base-train, every combiner fitted on the selection table only and scored on the test table;
 seeds 0-2; datasets digits, pendigits, letter x pools specialists, natural. Peers: best single,
 average, stacking, GES, KNORA-E, META-DES, the fixed-k DifferentiableSelector (k=3); ensel's

@@ -1,6 +1,6 @@
 """The paper's own regime: CNN members on MNIST images, a CNN selection network (issue 16).
 
-Protocol (DESIGN.md, `ensel.images`): MNIST 5k as ``[N, 1, 28, 28]``, split 50/25/25
+Protocol (docs/benchmark.md, `ensel.images`): MNIST 5k as ``[N, 1, 28, 28]``, split 50/25/25
 (stratified); the specialists pool (10 small CNNs on class-biased subsets) and the natural
 pool (8 CNNs of three widths and several seeds, logistic regression and a random forest on
 the flattened pixels), trained through `ensel._training` and cached on disk by content hash

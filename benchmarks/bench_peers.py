@@ -1,6 +1,6 @@
 """Every ensel combiner side by side, and DESlib's own implementations in the same run.
 
-Protocol (DESIGN.md): 50/25/25 split, members fitted on base-train, every combiner fitted on
+Protocol (docs/benchmark.md): 50/25/25 split, members fitted on base-train, every combiner fitted on
 the selection table, scored on the test table. For each pool and seed this prints every
 registered combiner's test accuracy, NLL (probabilities clipped at 1e-15, so hard votes get a
 large finite loss), fit and predict seconds and members used per input; then DESlib 0.3.7's

@@ -1,4 +1,4 @@
-"""e2e-CEL against its peers with the DESIGN.md protocol (issue 3's benchmark).
+"""e2e-CEL against its peers with the benchmark protocol (docs/benchmark.md) (issue 3's benchmark).
 
 For every dataset x pool x seed: split 50/25/25, fit the pool on base-train, fit every combiner
 on the selection split only, and score on test. Peers run in the same process and run:

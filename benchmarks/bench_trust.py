@@ -1,7 +1,7 @@
 """Trust: abstention with a guarantee, consistent predictions, distillation (issue 13).
 
-Four parts, on the DESIGN.md protocol (50/25/25 split, pools fitted on base-train, combiners
-on the selection split, everything scored on test):
+Four parts, on the benchmark protocol of docs/benchmark.md (50/25/25 split, pools fitted on
+base-train, combiners on the selection split, everything scored on test):
 
 - ``coverage``: for stacking, the best single member and e2e-CEL, the area under the
   risk-coverage curve (AURC, E-AURC) and the coverage at risk 5 % and 2 %: empirical on the

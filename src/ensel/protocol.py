@@ -1,4 +1,4 @@
-"""The benchmark protocol of DESIGN.md: a 50/25/25 split and the two pools of members.
+"""The benchmark protocol (docs/benchmark.md): a 50/25/25 split and the two pools of members.
 
 Used by ``ensel demo``, ``ensel benchmark`` and the scripts in ``benchmarks/``.
 """

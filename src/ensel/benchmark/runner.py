@@ -378,7 +378,8 @@ def _plan_suite(suite: str, ours: list[str], peers: list[str], *, seeds: int | N
         if max_rows is not None:
             rows = max_rows if rows is None else min(rows, max_rows)
         parts += [(name, pool, rows) for pool in chosen_pools]
-    how = "DESIGN.md protocol: stratified 50/25/25 base-train/selection/test, seed = run seed"
+    how = ("benchmark protocol of docs/benchmark.md: stratified 50/25/25 "
+           "base-train/selection/test, seed = run seed")
     return Plan(suite=suite, parts=parts, seeds=list(range(n_seeds)), combiners=ours,
                 peers=peers, ks=[], split=how, skipped=skipped)
 
@@ -737,8 +738,9 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
                   console: Any = None) -> tuple[dict[str, Path], dict[str, Any]]:
     """Run ``plan`` and write ``results.json``, ``results.md`` and ``report.html`` to ``out``.
 
-    Every (dataset, pool, seed) builds its tables once (the DESIGN.md protocol, or the user's
-    table), then fits every combiner on the selection part and scores it on the test part.
+    Every (dataset, pool, seed) builds its tables once (the benchmark protocol of
+    docs/benchmark.md, or the user's table), then fits every combiner on the selection part
+    and scores it on the test part.
     Torch runs on one thread for the run. ``results.json`` and ``results.md`` are rewritten
     after every (dataset, pool, seed), so an interrupted run keeps what it finished.
 
