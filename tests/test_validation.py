@@ -38,3 +38,10 @@ def test_inputs_with_the_wrong_number_of_rows():
 def test_non_integer_float_label_for_integer_classes():
     with pytest.raises(ValueError, match=r"y has the non-integer label .*1\.5.* in row 1"):
         PredictionTable.from_arrays(HALF, y=[0, 1.5, 0, 1], classes=[0, 1])
+
+
+def test_labels_that_cannot_be_compared_with_the_classes():
+    dates = np.array(["2020-01-01"] * 4, dtype="datetime64[D]")
+    with pytest.raises(ValueError, match=r"y has labels of type datetime64\[D\] that cannot be "
+                                         r"compared with classes"):
+        PredictionTable.from_arrays(HALF, y=dates, classes=[0, 1])
