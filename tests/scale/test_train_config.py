@@ -95,3 +95,19 @@ def test_selector_on_ray_without_ray_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)        # as if Ray were not installed
     with pytest.raises(ImportError, match=r"needs Ray Train .* pip install ensel\[ray\]"):
         DifferentiableSelector(k=1, engine="ray", aggregation="mean").fit(table)
+
+
+def test_checkpoint_that_does_not_fit_the_jobs_network(tmp_path):
+    # private _write_fit/_read_fit: a Ray Train checkpoint is only read back inside
+    # train_on_ray, so a checkpoint of another network is written and read directly
+    import torch
+
+    from ensel._training import Fit, Job
+    from ensel.scale.train import _read_fit, _write_fit
+
+    _write_fit(tmp_path / "fit-0", Fit(torch.nn.Linear(2, 3), 1, 0.5, 0.5))
+    job = Job(build=lambda: torch.nn.Linear(4, 3), objective=None, train_rows=np.arange(2),
+              val_rows=None, options=None)
+    with pytest.raises(ValueError, match=r"model.safetensors does not fit the job's network: "
+                                         r"Error\(s\) in loading state_dict"):
+        _read_fit(tmp_path / "fit-0", job)
