@@ -31,12 +31,17 @@ def test_demo_runs_and_prints_the_table(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert max(map(len, lines)) <= 100          # captured, not a terminal: 100 columns
     rows = {line.split("│")[1].strip(): line for line in lines if line.count("│") == 8}
-    assert list(rows) == ["best member", "average", "stacking", "e2e-CEL (k=2)"]
+    assert list(rows) == ["best member", "average", "stacking", "e2e-CEL (k=2)",
+                          "cascade (budget 0.5)"]
     cells = [c.strip() for c in rows["e2e-CEL (k=2)"].split("│")[2:-1]]
     accuracy, oracle, gap, per_input = float(cells[0]), float(cells[2]), float(cells[3]), cells[4]
     assert 0.5 < accuracy <= oracle <= 1 and gap <= 1 and per_input == "2.0"
-    for word in ("oracle:", "gap closed:", "best single:", "members/input:"):
+    for word in ("oracle:", "gap closed:", "best single:", "members/input:", "budget:"):
         assert sum(line.startswith(word) for line in lines) == 1     # one line each
+    cascade = [c.strip() for c in rows["cascade (budget 0.5)"].split("│")[2:-1]]
+    budget = next(line for line in lines if line.startswith("budget:"))
+    assert float(cascade[4]) <= 5.0 + 0.2                # mean members run meets the budget
+    assert f"at {float(cascade[4]) / 10:.0%} of the cost" in budget
 
 
 def test_version_flag_prints_the_package_version(capsys):
