@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +27,6 @@ def demo(
     import torch
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from ensel.combine.cascade import Cascade
     from ensel.combine.learned import DifferentiableSelector
@@ -69,15 +68,7 @@ def demo(
     accs = test.correct().mean(0)
     console.print(f"Pool: {N_MEMBERS} specialists, each trained mostly on 2 classes; alone they "
                   f"are {accs.min():.1%}–{accs.max():.1%} accurate on test.")
-    table = Table(title="digits / specialists pool, test split")
-    for column in ("combiner", "acc.", "NLL", "oracle", "gap closed", "members/input",
-                   "fit s"):
-        table.add_column(column, justify="left" if column == "combiner" else "right")
-    for name, r in records.items():
-        table.add_row(name, f"{r['accuracy']:.3f}", f"{r['log_loss']:.3f}",
-                      f"{r['oracle_accuracy']:.3f}", f"{r['gap_closed']:.2f}",
-                      f"{r['members_per_input']:.1f}", f"{r['fit_seconds']:.1f}")
-    console.print(table)
+    console.print(_results_table(records))
     for line in (
         "oracle: accuracy if each input went to a member that is right on it (the ceiling).",
         "gap closed: (acc. - best single) / (oracle - best single): 1 = oracle, 0 = best single, "
@@ -100,3 +91,17 @@ def _budget_line(stacking: dict, budgeted: dict) -> str:
     diff = 100 * (budgeted["accuracy"] - stacking["accuracy"])
     verdict = "stacking's accuracy" if diff >= -0.1 else f"{-diff:.1f} points below stacking"
     return f"budget: the cascade gets {verdict} at {share:.0%} of the cost (it exits when sure)."
+
+def _results_table(records: dict) -> Any:
+    """The demo's table: one row per combiner, test-split scores."""
+    from rich.table import Table
+
+    table = Table(title="digits / specialists pool, test split")
+    for column in ("combiner", "acc.", "NLL", "oracle", "gap closed", "members/input",
+                   "fit s"):
+        table.add_column(column, justify="left" if column == "combiner" else "right")
+    for name, r in records.items():
+        table.add_row(name, f"{r['accuracy']:.3f}", f"{r['log_loss']:.3f}",
+                      f"{r['oracle_accuracy']:.3f}", f"{r['gap_closed']:.2f}",
+                      f"{r['members_per_input']:.1f}", f"{r['fit_seconds']:.1f}")
+    return table
