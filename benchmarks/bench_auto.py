@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
-import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,26 +37,10 @@ LABELS = {"best-single": "best single", "greedy": "GES", "stacking": "stacking",
 
 def load_or_make(dataset: str, pool: str, seed: int, cache: Path | None,
                  max_rows: int | None) -> tuple[Any, Any]:
-    """Selection and test tables, from ``cache`` when saved there (written atomically)."""
-    from ensel import PredictionTable
-    from ensel.protocol import make_tables
+    """Selection and test tables, kept in ``cache`` (`ensel.protocol.cached_tables`)."""
+    from ensel.protocol import cached_tables
 
-    where = None if cache is None else cache / f"{dataset}-{pool}-{seed}-{max_rows or 'all'}"
-    if where is not None and (where / "test" / "table.json").is_file():
-        return (PredictionTable.load(where / "sel", mmap=False),
-                PredictionTable.load(where / "test", mmap=False))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=max_rows)
-    if where is not None and not where.exists():
-        tmp = where.with_name(f".{where.name}.tmp{os.getpid()}")
-        sel.save(tmp / "sel")
-        test.save(tmp / "test")
-        try:
-            tmp.rename(where)
-        except OSError:                       # written meanwhile by another run: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    return sel, test
+    return cached_tables(dataset, pool, seed, cache, max_rows)
 
 
 def _score(est: Any, test: Any, fit_s: float) -> dict[str, float]:

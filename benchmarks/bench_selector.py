@@ -41,18 +41,10 @@ def selector_configs(names: Sequence[str] = ("e2e-CEL",)) -> dict[str, dict[str,
 
 def load_or_make(dataset: str, pool: str, seed: int, cache: Path | None,
                  max_rows: int | None) -> tuple[Any, Any]:
-    from ensel import PredictionTable
-    from ensel.protocol import make_tables
+    """Selection and test tables, kept in ``cache`` (`ensel.protocol.cached_tables`)."""
+    from ensel.protocol import cached_tables
 
-    where = None if cache is None else cache / f"{dataset}-{pool}-{seed}-{max_rows or 'all'}"
-    if where is not None and (where / "test" / "table.json").is_file():
-        return (PredictionTable.load(where / "sel", mmap=False),
-                PredictionTable.load(where / "test", mmap=False))
-    sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=max_rows)
-    if where is not None:
-        sel.save(where / "sel")
-        test.save(where / "test")
-    return sel, test
+    return cached_tables(dataset, pool, seed, cache, max_rows)
 
 
 def run_deslib(name: str, sel: Any, test: Any) -> dict[str, float]:

@@ -44,19 +44,10 @@ RISKS = (0.05, 0.02)
 
 def load_or_make(dataset: str, pool: str, seed: int, cache: Path | None,
                  max_rows: int | None) -> tuple[Any, Any]:
-    """Selection and test tables (from ``cache`` when it holds them)."""
-    from ensel import PredictionTable
-    from ensel.protocol import make_tables
+    """Selection and test tables, kept in ``cache`` (`ensel.protocol.cached_tables`)."""
+    from ensel.protocol import cached_tables
 
-    where = None if cache is None else cache / f"{dataset}-{pool}-{seed}-{max_rows or 'all'}"
-    if where is not None and (where / "test" / "table.json").is_file():
-        return (PredictionTable.load(where / "sel", mmap=False),
-                PredictionTable.load(where / "test", mmap=False))
-    sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=max_rows)
-    if where is not None:
-        sel.save(where / "sel")
-        test.save(where / "test")
-    return sel, test
+    return cached_tables(dataset, pool, seed, cache, max_rows)
 
 
 def fit_combiners(sel: Any, seed: int, epochs: int | None,

@@ -9,6 +9,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -157,3 +158,40 @@ def make_tables(dataset: str, pool: str, *, seed: int = 0,
     sel = PredictionTable.from_estimators(members, split.X_sel, split.y_sel)
     test = PredictionTable.from_estimators(members, split.X_test, split.y_test)
     return sel, test, members
+
+
+def cached_tables(dataset: str, pool: str, seed: int, cache: str | Path | None = None,
+                  max_rows: int | None = None) -> tuple[PredictionTable, PredictionTable]:
+    """`make_tables`' selection and test tables, kept in ``cache`` between runs.
+
+    The folder ``<cache>/<dataset>-<pool>-<seed>-<max_rows|all>/`` holds ``sel/`` and
+    ``test/`` (`PredictionTable.save`); it is written beside its place and renamed in whole,
+    so an interrupted run leaves no half folder and two runs writing at once keep one.
+    ``cache=None`` builds the tables without keeping them. Every benchmark script uses this.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> sel, test = cached_tables("digits", "natural", 0, tempfile.mkdtemp(), max_rows=300)
+    >>> sel.n_members, sel.n_samples + test.n_samples
+    (10, 150)
+    """
+    import os
+    import shutil
+
+    where = None if cache is None else Path(cache) / f"{dataset}-{pool}-{seed}-{max_rows or 'all'}"
+    if where is not None and (where / "test" / "table.json").is_file():
+        return (PredictionTable.load(where / "sel", mmap=False),
+                PredictionTable.load(where / "test", mmap=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=max_rows)
+    if where is not None and not where.exists():
+        tmp = where.with_name(f".{where.name}.tmp{os.getpid()}")
+        sel.save(tmp / "sel")
+        test.save(tmp / "test")
+        try:
+            tmp.rename(where)
+        except OSError:                       # written meanwhile by another run: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    return sel, test
