@@ -179,7 +179,7 @@ def test_full_suite_says_how_long_it_expects(tmp_path, capsys, monkeypatch):
 
 # ---------------------------------------------------------------- error paths
 @pytest.mark.parametrize("args, message", [
-    (["--suite", "huge"], "Unknown suite 'huge'; choose one of ['full', 'quick']"),
+    (["--suite", "huge"], "Unknown suite 'huge'; choose one of ['full', 'images', 'quick']"),
     (["--combiners", "average,nope"], "Unknown combiner 'nope'; choose from"),
     (["--combiners", "deslib:nope"], "Unknown combiner 'deslib:nope'"),
     (["--datasets", "mnist"], "Unknown dataset 'mnist'"),

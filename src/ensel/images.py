@@ -359,3 +359,53 @@ def make_image_tables(pool: str, *, seed: int = 0, cache: str | Path | None = No
             "cached": {n: r["cached"] for n, r in zip(names, results, strict=True)},
             "seconds": time.perf_counter() - start}
     return tables[0], tables[1], info
+
+
+# ---------------------------------------------------------------------- what the combiners see
+def flat_table(table: PredictionTable) -> PredictionTable:
+    """The same table with its images flattened to rows ``X[N, F]`` (``F = 784`` for MNIST).
+
+    For the combiners that read tabular inputs (KNORA-E, META-DES, DESlib's methods); the
+    predictions, labels and costs are the table's own (not copied).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.images import flat_table
+    >>> table = PredictionTable.from_arrays(np.full((4, 2, 3), 1 / 3), y=[0, 1, 2, 0],
+    ...                                     X=np.zeros((4, 1, 2, 2)))
+    >>> flat_table(table).X.shape
+    (4, 4)
+    """
+    X = None if table.X is None else np.asarray(table.X).reshape(table.n_samples, -1)
+    return PredictionTable(table.P, table.y, X, list(table.members), table.classes,
+                           table.task, costs=table.costs)
+
+
+@functools.cache
+def _selection_network(channels: tuple[int, ...]) -> Any:
+    """One ``ConvNet`` factory per width, so that selectors built alike compare equal."""
+    from ensel.nets import ConvNet
+
+    return functools.partial(ConvNet, channels=channels)
+
+
+def selector_params(*, max_epochs: int = 30,
+                    channels: tuple[int, ...] = SPECIALIST_CHANNELS) -> dict[str, Any]:
+    """`~ensel.combine.DifferentiableSelector` parameters of the images benchmark.
+
+    A `~ensel.nets.ConvNet` selection network of ``channels`` (the members' architecture by
+    default) on the images, the stacked head, Adam at 2e-3, ``max_epochs`` epochs with a
+    patience of a fifth of them (at least 2).
+
+    Examples
+    --------
+    >>> from ensel.images import selector_params
+    >>> params = selector_params(max_epochs=10)
+    >>> params["network"].keywords, params["n_iter_no_change"]
+    ({'channels': (8, 16)}, 2)
+    """
+    return {"network": _selection_network(tuple(channels)), "aggregation": "stacked",
+            "learning_rate": 2e-3, "max_epochs": max_epochs,
+            "n_iter_no_change": max(2, max_epochs // 5)}

@@ -40,7 +40,7 @@ def test_table_with_datasets_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"suite": "nope"}, r"Unknown suite 'nope'; choose one of \['full', 'quick'\]"),
+    ({"suite": "nope"}, r"Unknown suite 'nope'; choose one of \['full', 'images', 'quick'\]"),
     ({"datasets": ["nope"]}, r"Unknown dataset 'nope'; choose from \['digits'"),
     ({"pools": ["nope"]}, r"Unknown pool 'nope'; choose from \['specialists', 'natural'\]"),
 ])

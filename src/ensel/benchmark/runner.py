@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ensel.benchmark.peers import DESLIB_METHODS, PREFIX, DESlibCombiner, deslib_available
-from ensel.benchmark.suites import SUITES, expected_seconds
+from ensel.benchmark.suites import SUITES, ImageSettings, expected_seconds
 from ensel.table import PredictionTable
 
 SELECTOR = "e2e-cel"
@@ -63,6 +63,8 @@ class Plan:
     budgets : list of float
         Budgets at which every budgeted combiner (one with a ``budget`` parameter, e.g.
         ``cascade``) is also run, recorded as ``name[budget=b]`` (empty: none).
+    images : ImageSettings or None
+        A suite on images: the settings of its CNN members and selection network.
     """
 
     suite: str
@@ -75,6 +77,7 @@ class Plan:
     split: str = ""
     skipped: list[dict[str, Any]] = field(default_factory=list)
     budgets: list[float] = field(default_factory=list)
+    images: ImageSettings | None = None
 
     @property
     def budgeted(self) -> list[str]:
@@ -110,9 +113,10 @@ def takes_budget(name: str) -> bool:
     return "budget" in inspect.signature(get_combiner(name)).parameters
 
 
-def _check_budgets(budgets: Sequence[float] | None) -> list[float]:
+def _check_budgets(budgets: Sequence[float] | None,
+                   default: Sequence[float] | None = None) -> list[float]:
     if budgets is None:
-        return list(BUDGETS)
+        return list(BUDGETS if default is None else default)
     out = []
     for b in budgets:
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1:
@@ -301,6 +305,9 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
     FileNotFoundError
         A missing table or built-in dataset file.
     """
+    spec = SUITES.get(suite) if table is None else None
+    if spec is not None and spec.combiners is not None and _parse_names(combiners) is None:
+        combiners = [*spec.combiners, *(["deslib"] if deslib else [])]
     ours, peers = resolve_combiners(combiners, deslib=deslib)
     if max_rows is not None:
         max_rows = _check_int(max_rows, "max_rows", 20)
@@ -317,7 +324,7 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
         default_ks = SUITES[suite].ks
     k_list = list(default_ks) if ks is None else [_check_int(k, "ks", 1) for k in ks]
     plan.ks = sorted(set(k_list)) if SELECTOR in plan.combiners else []
-    plan.budgets = _check_budgets(budgets)
+    plan.budgets = _check_budgets(budgets, None if spec is None else spec.budgets)
     return plan
 
 
@@ -380,8 +387,12 @@ def _plan_suite(suite: str, ours: list[str], peers: list[str], *, seeds: int | N
         parts += [(name, pool, rows) for pool in chosen_pools]
     how = ("benchmark protocol of docs/benchmark.md: stratified 50/25/25 "
            "base-train/selection/test, seed = run seed")
+    if spec.images is not None:
+        how = ("images protocol of docs/images.md: images [N, 1, 28, 28], stratified 50/25/25 "
+               "base-train/selection/test, seed = run seed; CNN members cached by content hash "
+               "($ENSEL_CACHE or ~/.cache/ensel)")
     return Plan(suite=suite, parts=parts, seeds=list(range(n_seeds)), combiners=ours,
-                peers=peers, ks=[], split=how, skipped=skipped)
+                peers=peers, ks=[], split=how, skipped=skipped, images=spec.images)
 
 
 def _dataset_file_present(name: str) -> bool:
@@ -432,12 +443,18 @@ def _header(plan: Plan, command: str) -> dict[str, Any]:
     }
 
 
-def _make(name: str, seed: int) -> Any:
+def _make(name: str, seed: int, images: ImageSettings | None = None) -> Any:
+    """The registered combiner ``name`` at ``seed``; on images, the selector gets its CNN."""
     from ensel.combine import get_combiner
 
     est = get_combiner(name)()
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
+    if images is not None and name == SELECTOR:
+        from ensel.images import selector_params
+
+        est.set_params(**selector_params(max_epochs=images.selector_epochs,
+                                         channels=images.selector_channels))
     return est
 
 
@@ -481,10 +498,18 @@ class _Part:
     selector: tuple[str, np.ndarray] | None = None   # (name, selection [N, M]) for the plots
     default_selector: Any = None          # (estimator, (record, outputs)) of SELECTOR
     peer_members: Any = None              # DESlib's view of the members (needs X)
+    images: Any = None                    # (selection, test) with images X; sel/test flat
 
     @property
     def label(self) -> str:
         return f"{self.dataset}/{self.pool} seed {self.seed}"
+
+    def tables_for(self, est: Any) -> tuple[PredictionTable, PredictionTable]:
+        """``(selection, test)`` for ``est``: the images for a combiner with a selection
+        network of its own, else ``sel`` and ``test`` (on images: the flattened pixels)."""
+        if self.images is not None and getattr(est, "network", None) is not None:
+            return self.images
+        return self.sel, self.test
 
 
 class _Runner:
@@ -505,6 +530,8 @@ class _Runner:
         if self.plan.tables is not None:
             sel, test = self.plan.tables
             return sel, test, sel.n_samples + test.n_samples
+        if self.plan.images is not None:
+            return self._image_tables(pool, rows, seed)
         from ensel.datasets import load_dataset
         from ensel.protocol import make_tables
 
@@ -516,15 +543,31 @@ class _Runner:
             sel, test, _ = make_tables(dataset, pool, seed=seed, max_rows=rows)
         return sel, test, n_available
 
+    def _image_tables(self, pool: str, rows: int | None, seed: int,
+                      ) -> tuple[PredictionTable, PredictionTable, int]:
+        """MNIST 5k images and the pool of `ensel.images` (members trained or cached)."""
+        from ensel.images import CNNRecipe, cache_dir, load_images, make_image_tables
+
+        settings = self.plan.images
+        if "images" not in self._sizes:
+            self._sizes["images"] = len(load_images(cache=cache_dir())[1])
+        recipe = CNNRecipe(channels=settings.member_channels, max_epochs=settings.member_epochs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sel, test, _ = make_image_tables(pool, seed=seed, max_rows=rows, recipe=recipe)
+        return sel, test, self._sizes["images"]
+
     # ------------------------------------------------------------------ one combiner
-    def _evaluate(self, name: str, make: Any, sel: PredictionTable, test: PredictionTable,
-                  base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    def _evaluate(self, name: str, make: Any, part: _Part, base: dict[str, Any],
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        """Fit ``make()`` on the part's selection table, score it on its test table."""
         from ensel.evaluation import evaluate_combiner_outputs
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                record, outputs = evaluate_combiner_outputs(make(), sel, test)
+                est = make()
+                record, outputs = evaluate_combiner_outputs(est, *part.tables_for(est))
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - one failure must not lose the others
@@ -589,6 +632,11 @@ class _Runner:
         start = time.perf_counter()
         part.sel, part.test, n_available = self._tables(part.dataset, part.pool, part.rows,
                                                         part.seed)
+        if self.plan.images is not None:
+            from ensel.images import flat_table
+
+            part.images = (part.sel, part.test)
+            part.sel, part.test = flat_table(part.sel), flat_table(part.test)
         part.tables_seconds = time.perf_counter() - start
         sel, test, rows = part.sel, part.test, part.rows
         if self.plan.tables is not None:
@@ -604,10 +652,10 @@ class _Runner:
         holder: dict[str, Any] = {}
 
         def make() -> Any:
-            holder["est"] = _make(name, part.seed)
+            holder["est"] = _make(name, part.seed, self.plan.images)
             return holder["est"]
 
-        done = self._evaluate(name, make, part.sel, part.test, {**part.base, "family": "ensel"})
+        done = self._evaluate(name, make, part, {**part.base, "family": "ensel"})
         if done is None:
             return
         part.probas[name] = done[1]["proba"]
@@ -623,7 +671,7 @@ class _Runner:
         name = PREFIX + method
         done = self._evaluate(
             name, lambda: DESlibCombiner(method, part.peer_members, random_state=part.seed),
-            part.sel, part.test, {**part.base, "family": "deslib"})
+            part, {**part.base, "family": "deslib"})
         if done is not None:
             part.probas[name] = done[1]["proba"]
 
@@ -635,19 +683,19 @@ class _Runner:
             if "est" in base:
                 est = base["est"].at_budget(b)
                 done = self._evaluate(budget_name(name, b), lambda est=est: _Prefitted(est),
-                                      part.sel, part.test, record)
+                                      part, record)
                 if done is not None:
                     done[0]["fit_seconds"] += base["fit_seconds"]
                 continue
 
             def make(b: float = b) -> Any:
-                est = _make(name, part.seed)
+                est = _make(name, part.seed, self.plan.images)
                 est.set_params(budget=b)
                 if hasattr(est, "at_budget"):
                     base["est"] = est
                 return est
 
-            done = self._evaluate(budget_name(name, b), make, part.sel, part.test, record)
+            done = self._evaluate(budget_name(name, b), make, part, record)
             if done is None:
                 base.pop("est", None)
             elif "est" in base:
@@ -665,11 +713,9 @@ class _Runner:
         if reused is not None:
             self.records.append({**reused, "combiner": name, "k": k, "family": "sweep"})
             return
-        from ensel.combine.learned import DifferentiableSelector
-
         done = self._evaluate(
-            name, lambda: DifferentiableSelector(k=k, random_state=part.seed),
-            part.sel, part.test, {**part.base, "k": k, "family": "sweep"})
+            name, lambda: _make(SELECTOR, part.seed, self.plan.images).set_params(k=k),
+            part, {**part.base, "k": k, "family": "sweep"})
         if done is not None and part.selector is None and k == 3:
             part.selector = (name, done[1]["selection"])
 
@@ -695,15 +741,13 @@ class _Runner:
         }
 
     def _reuse(self, default: Any, k: int, seed: int) -> dict[str, Any] | None:
-        """The default selector's record when it is exactly ``DifferentiableSelector(k=k)``."""
+        """The default selector's record when it is exactly the sweep's selector at ``k``."""
         if default is None:
             return None
-        from ensel.combine.learned import DifferentiableSelector
-
         est, (record, _) = default
         if est.k == "auto" or getattr(est, "k_", None) != k:
             return None
-        same = DifferentiableSelector(k=k, random_state=seed).get_params()
+        same = _make(SELECTOR, seed, self.plan.images).set_params(k=k).get_params()
         mine = {**est.get_params(), "k": k}
         return dict(record) if same == mine else None
 

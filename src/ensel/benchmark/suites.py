@@ -8,6 +8,29 @@ from ensel.protocol import POOLS
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    """How a suite on images (`ensel.images`) trains its CNN members and selection network.
+
+    Parameters
+    ----------
+    member_channels : tuple of int
+        Conv channels of the specialists pool's members (the natural pool's widths are
+        `ensel.images.NATURAL_CNNS`).
+    member_epochs : int
+        Most epochs of every CNN member (early stopping with a patience of 3).
+    selector_channels : tuple of int
+        Conv channels of the selectors' `~ensel.nets.ConvNet` selection network.
+    selector_epochs : int
+        Most epochs of a selector (`ensel.images.selector_params`).
+    """
+
+    member_channels: tuple[int, ...] = (8, 16)
+    member_epochs: int = 12
+    selector_channels: tuple[int, ...] = (8, 16)
+    selector_epochs: int = 30
+
+
+@dataclass(frozen=True)
 class Suite:
     """A built-in suite: datasets (with a row cap), pools, seeds and the sweep over ``k``.
 
@@ -24,6 +47,14 @@ class Suite:
         The DifferentiableSelector is also run at each of these fixed ``k``.
     optional : tuple of str
         Datasets skipped with a note (instead of an error) when their files are missing.
+    combiners : tuple of str or None
+        The combiners run when none are asked for (None: every registered one and DESlib's).
+    budgets : tuple of float or None
+        The budgets when none are asked for (None: ``ensel.benchmark.runner.BUDGETS``).
+    images : ImageSettings or None
+        Set for a suite on images: its tables come from `ensel.images.make_image_tables`,
+        the selectors get a CNN selection network on the images, and every other combiner
+        sees the flattened pixels (`ensel.images.flat_table`).
     """
 
     name: str
@@ -32,6 +63,9 @@ class Suite:
     seeds: int
     ks: tuple[int, ...]
     optional: tuple[str, ...] = ()
+    combiners: tuple[str, ...] | None = None
+    budgets: tuple[float, ...] | None = None
+    images: ImageSettings | None = None
 
 
 SUITES: dict[str, Suite] = {
@@ -43,6 +77,15 @@ SUITES: dict[str, Suite] = {
         "full",
         (("digits", None), ("breast_cancer", None), ("pendigits", None), ("letter", None)),
         POOLS, seeds=3, ks=(1, 2, 3, 4, 5)),
+    # issue 16: the paper's regime, CNN members on MNIST 5k and a CNN selection network; the
+    # peers of benchmarks/bench_images.py (ensel's KNORA-E and META-DES, on the pixels)
+    "images": Suite(
+        "images", (("mnist_5k", None),), POOLS, seeds=3, ks=(3,),
+        combiners=("best-single", "average", "stacking", "greedy", "knora-e", "meta-des",
+                   "e2e-cel", "cascade"),
+        budgets=(0.2, 0.3, 0.4),
+        images=ImageSettings(member_channels=(8, 16), member_epochs=12,
+                             selector_channels=(8, 16), selector_epochs=30)),
 }
 """Suite name → `Suite`."""
 

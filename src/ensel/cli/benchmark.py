@@ -54,7 +54,9 @@ def _split(values: list[str] | None) -> list[str] | None:
 def benchmark(
     suite: Annotated[str, typer.Option(
         help="Built-in suite: 'quick' (digits, breast_cancer and subsamples of pendigits and "
-             "letter; 1 seed; minutes) or 'full' (all four datasets in full; 3 seeds).")
+             "letter; 1 seed; minutes), 'full' (all four datasets in full; 3 seeds) or "
+             "'images' (CNN members on MNIST 5k, a CNN selection network, the peers on the "
+             "pixels; 3 seeds; members cached in $ENSEL_CACHE or ~/.cache/ensel).")
     ] = "quick",
     table: Annotated[Path | None, typer.Option(
         help="Run on a saved PredictionTable instead of a suite (needs y; X for the dynamic "
@@ -63,10 +65,12 @@ def benchmark(
     combiners: Annotated[list[str] | None, typer.Option(
         help="Combiners to run (repeat or comma-separate): registry names such as 'stacking', "
              "'e2e-cel', and 'deslib:knora-e' (or 'deslib' for all of DESlib's). Default: all, "
-             "DESlib's when installed.")] = None,
+             "DESlib's when installed (the images suite: its peer set; DESlib's with "
+             "--deslib).")] = None,
     seeds: Annotated[int | None, typer.Option(
         callback=int_range(1),
-        help="Number of seeds 0..N-1 (default: 1 for quick and --table, 3 for full).")] = None,
+        help="Number of seeds 0..N-1 (default: 1 for quick and --table, 3 for full and "
+             "images).")] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("ensel-benchmark"),
     datasets: Annotated[list[str] | None, typer.Option(
         help="Only these datasets of the suite (repeat or comma-separate).")] = None,
@@ -74,14 +78,14 @@ def benchmark(
         help="Only these pools: specialists, natural.")] = None,
     ks: Annotated[str | None, typer.Option(
         help="Fixed k at which e2e-cel is also run, e.g. '1,3' or '1-5' or 'none' (default: "
-             "1,3 for quick, 1-5 for full).")] = None,
+             "1,3 for quick, 1-5 for full, 3 for images).")] = None,
     deslib: Annotated[bool | None, typer.Option(
         "--deslib/--no-deslib", help="Run DESlib's methods (default: when installed).")
     ] = None,
     budgets: Annotated[str | None, typer.Option(
         help="Budgets (mean cost per input, fraction of the whole pool) at which every budgeted "
              "combiner (e.g. cascade) is also run, e.g. '0.2,0.5' or 'none' (default: 0.1,0.2,"
-             "0.3,0.5,0.7,1.0).")] = None,
+             "0.3,0.5,0.7,1.0; images: 0.2,0.3,0.4).")] = None,
     split_seed: Annotated[int, typer.Option(
         callback=int_range(0), help="Seed of the selection/test split of --table.")] = 0,
     max_rows: Annotated[int | None, typer.Option(
