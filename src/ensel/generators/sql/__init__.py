@@ -36,6 +36,11 @@ from ensel.generators.sql.evaluate import evaluate_selection, method_picks
 _LAZY = {
     "m_schema": "ensel.generators.sql.schema",
     "SQLSelector": "ensel.generators.sql.selector",
+    "SQLCascade": "ensel.generators.sql.cascade",
+    "vote_margin": "ensel.generators.sql.cascade",
+    "split_halves": "ensel.generators.sql.split",
+    "by_database_folds": "ensel.generators.sql.split",
+    "evaluate_by_database": "ensel.generators.sql.split",
     "choose_groups": "ensel.generators.sql.selector",
     "database_folds": "ensel.generators.sql.selector",
     "system_accuracies": "ensel.generators.sql.selector",
@@ -48,12 +53,15 @@ __all__ = [
     "Engine",
     "ExecutedQuestion",
     "ExecutionResult",
+    "SQLCascade",
     "SQLQuestion",
     "SQLSelector",
     "SQLiteDatabases",
     "SQLiteEngine",
+    "by_database_folds",
     "choose_groups",
     "database_folds",
+    "evaluate_by_database",
     "evaluate_selection",
     "execute_questions",
     "feature_names",
@@ -64,8 +72,10 @@ __all__ = [
     "m_schema",
     "method_picks",
     "results_match",
+    "split_halves",
     "sql_structure",
     "system_accuracies",
+    "vote_margin",
 ]
 
 

@@ -1,0 +1,447 @@
+"""SQLCascade: call text-to-SQL systems one by one, stop once their results agree enough.
+
+A cascade over generators under a budget (the vocabulary of `ensel.combine.Cascade`): the
+systems run in an order chosen on training questions (accuracy per unit of cost), after each
+call the candidates returned so far are executed and grouped by result, and a question stops
+at the first call after which the leading result group leads the runner-up by at least
+``threshold_`` votes. The threshold is the largest one whose mean cost on the training
+questions is within the budget. The chosen SQL is the consensus of the candidates run (ties to
+the earliest system in the cascade's order). `calls` is the cost account: which systems were
+called for each question.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ensel import _validation as V
+from ensel.generators.sql.data import ExecutedQuestion, group_results
+from ensel.generators.sql.engine import ExecutionResult
+
+__all__ = ["SQLCascade", "vote_margin"]
+
+FORMAT = "ensel.generators.SQLCascade"
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+ORDERS = ("accuracy_per_cost", "table")
+_KEYS = ("params", "systems", "costs", "system_accuracy", "order", "threshold",
+         "calibration_margins")
+_NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
+
+#: ``fetch(system_index, rows) -> results``: the candidates of one system for some questions,
+#: executed (one `ExecutionResult` per row, in the order of ``rows``).
+Fetch = Callable[[int, np.ndarray], Sequence[ExecutionResult]]
+
+
+def vote_margin(results: Sequence[ExecutionResult]) -> tuple[int, int]:
+    """Votes of the leading result group minus the runner-up's, and the consensus candidate.
+
+    Parameters
+    ----------
+    results : sequence of ExecutionResult, length R >= 1
+        The candidates run so far, in the order they ran; failed ones do not vote.
+
+    Returns
+    -------
+    margin : int
+        Size of the consensus group minus the size of the largest other group (0 when no
+        candidate executed).
+    pick : int
+        Index into ``results`` of the consensus candidate (ties to the earliest; 0 when every
+        candidate failed).
+
+    Examples
+    --------
+    >>> r = lambda v: ExecutionResult(rows=((v,),), columns=("x",))
+    >>> err = ExecutionResult((), (), error="no such table: t")
+    >>> vote_margin([r(1), err, r(2), r(1), r(1)])
+    (2, 0)
+    >>> vote_margin([err, r(2), r(1)])
+    (0, 1)
+    """
+    groups = group_results(results)
+    if not groups.n_groups:
+        return 0, 0
+    sizes = np.sort(groups.sizes)[::-1]
+    second = int(sizes[1]) if len(sizes) > 1 else 0
+    return int(sizes[0]) - second, groups.consensus()
+
+
+class SQLCascade(BaseEstimator):
+    """Budgeted generator selection: call systems in order until the results agree enough.
+
+    Per question the systems are called one at a time in `order_`; after each call the
+    candidates so far are executed and grouped by result (`vote_margin`), and the question
+    stops once the leading group leads by at least `threshold_` votes (or every system ran).
+    The chosen SQL is the consensus of the candidates run. The threshold is calibrated on the
+    training questions: the largest whose mean cost there is within the budget, as in
+    `ensel.combine.Cascade`. Train on some databases, apply to others.
+
+    Parameters
+    ----------
+    budget : float or None, default=1/3
+        Mean cost per question as a fraction of calling every system, in ``(0, 1]``. With the
+        default costs (one call each) it is the fraction of generator calls. Give ``budget`` or
+        ``max_cost``, not both.
+    max_cost : float, optional
+        Mean cost per question in the units of ``costs``, ``> 0``.
+    costs : mapping of str to float, optional
+        Relative cost of one call of each system (e.g. from model size or API price), every
+        system of the training questions, each ``> 0``. Default: 1 per call.
+    order : {"accuracy_per_cost", "table"}, default="accuracy_per_cost"
+        Call order: decreasing training accuracy per unit of cost (ties by the file's order),
+        or the questions file's order (the order consensus ties already trust: strongest
+        first).
+
+    Attributes
+    ----------
+    systems_ : list of str
+        Candidate systems, in the order of the questions' candidates.
+    costs_ : ndarray of shape (K,)
+        Cost of one call of each system.
+    system_accuracy_ : dict of str to float
+        Each system's accuracy on the training questions.
+    order_ : ndarray of shape (K,)
+        System indices in the order they are called.
+    threshold_ : float
+        Stop once the leading group leads by at least this many votes (``inf``: call every
+        system; ``-inf``: always stop after the first call).
+    validation_cost_fraction_ : float
+        Mean cost on the calibration (training) questions as a fraction of calling every
+        system: at most the budget unless ``budget_met_`` is False.
+    validation_cost_ : float
+        The same in cost units; ``validation_margins_`` ``[Q, K]`` holds the vote margin after
+        each call on those questions.
+    budget_met_ : bool
+        False when even one call per question costs more than the budget (a warning says so;
+        the cascade then always stops after the first call).
+
+    Examples
+    --------
+    >>> from ensel.generators.sql import SQLCascade, execute_questions    # doctest: +SKIP
+    >>> cascade = SQLCascade(budget=1 / 3).fit(train)                    # doctest: +SKIP
+    >>> picks = cascade.select(test)              # [Q] indices into systems_  # doctest: +SKIP
+    >>> cascade.calls(test).mean() <= 0.4         # fraction of the 12 calls   # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, budget: float | None = 1 / 3, *, max_cost: float | None = None,
+                 costs: Mapping[str, float] | None = None,
+                 order: str = "accuracy_per_cost") -> None:
+        self.budget = budget
+        self.max_cost = max_cost
+        self.costs = costs
+        self.order = order
+
+    # ------------------------------------------------------------------ parameters
+    def _check_budget(self, budget: Any, max_cost: Any, where: str) -> None:
+        if (budget is None) == (max_cost is None):
+            raise ValueError(f"{where} needs exactly one of 'budget' and 'max_cost'. Got "
+                             f"budget={budget!r}, max_cost={max_cost!r} instead.")
+        name = type(self).__name__
+        if budget is not None:
+            V.check_real_param(budget, "budget", name, low=0.0, high=1.0, include_low=False)
+        else:
+            V.check_real_param(max_cost, "max_cost", name, low=0.0, high=np.inf,
+                               include_low=False, include_high=False)
+
+    def _check_costs(self, systems: Sequence[str]) -> np.ndarray:
+        if self.costs is None:
+            return np.ones(len(systems))
+        name = type(self).__name__
+        if not isinstance(self.costs, Mapping):
+            raise ValueError(f"The 'costs' parameter of {name} must be a mapping from system "
+                             f"name to a cost > 0, or None. Got {self.costs!r} instead.")
+        missing = [s for s in systems if s not in self.costs]
+        if missing:
+            raise ValueError(f"The 'costs' parameter of {name} has no cost for the system(s) "
+                             f"{', '.join(missing)}; give one for each of {list(systems)}.")
+        for s in systems:
+            V.check_real_param(self.costs[s], f"costs[{s!r}]", name, low=0.0, high=np.inf,
+                               include_low=False, include_high=False)
+        return np.array([float(self.costs[s]) for s in systems])
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, executed: Sequence[ExecutedQuestion]) -> SQLCascade:
+        """Choose the order on the training questions and calibrate the threshold there.
+
+        Parameters
+        ----------
+        executed : sequence of ExecutedQuestion
+            Training questions with gold SQL, all executed with the same ``systems`` (a
+            system without a candidate for a question counts as a wrong call there).
+
+        Returns
+        -------
+        self
+        """
+        from ensel.generators.sql.selector import system_accuracies
+
+        name = type(self).__name__
+        self._check_budget(self.budget, self.max_cost, name)
+        V.check_choice(self.order, "order", name, ORDERS)
+        executed = list(executed)
+        self.system_accuracy_ = system_accuracies(executed)      # checks gold, non-empty
+        self.systems_ = list(executed[0].systems)
+        self._check_systems(executed)
+        self.costs_ = self._check_costs(self.systems_)
+        self.order_ = self._order()
+        self.validation_margins_ = self._margins(executed)
+        self._calibrate_validation()
+        return self
+
+    def _order(self) -> np.ndarray:
+        k = len(self.systems_)
+        if self.order == "table":
+            return np.arange(k)
+        accuracy = np.array([self.system_accuracy_[s] for s in self.systems_])
+        return np.argsort(-(accuracy / self.costs_), kind="stable")
+
+    def _margins(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
+        """``[Q, K]``: the vote margin after each call, every system called on every question."""
+        out = np.zeros((len(executed), len(self.order_)))
+        for q, eq in enumerate(executed):
+            ran = [eq.results[j] for j in self.order_]
+            out[q] = [vote_margin(ran[: s + 1])[0] for s in range(len(ran))]
+        return out
+
+    @staticmethod
+    def _exits(margins: np.ndarray, threshold: float) -> np.ndarray:
+        """Last call per question: the first with ``margin >= threshold``, else the last."""
+        stop = margins >= threshold
+        stop[:, -1] = True
+        return np.argmax(stop, axis=1)
+
+    def _spent(self, exits: np.ndarray) -> np.ndarray:
+        return np.cumsum(self.costs_[self.order_])[exits]
+
+    def _calibrate_validation(self) -> None:
+        margins = self.validation_margins_
+        self.threshold_ = self._calibrate(margins)
+        spent = self._spent(self._exits(margins, self.threshold_))
+        self.validation_cost_ = float(spent.mean())
+        self.validation_cost_fraction_ = float(spent.mean() / self.costs_.sum())
+
+    def _calibrate(self, margins: np.ndarray) -> float:
+        """The largest threshold whose mean cost on ``margins`` is within the budget."""
+        target = (self.budget * self.costs_.sum() if self.budget is not None
+                  else float(self.max_cost)) * (1 + 1e-9)
+
+        def cost(threshold: float) -> float:
+            return float(self._spent(self._exits(margins, threshold)).mean())
+
+        self.budget_met_ = True
+        if cost(np.inf) <= target:
+            return float(np.inf)
+        within = [t for t in np.unique(margins[:, :-1]) if cost(t) <= target]
+        if within:
+            return float(max(within))
+        self.budget_met_ = cost(-np.inf) <= target
+        if not self.budget_met_:
+            warnings.warn(f"{type(self).__name__}: even one call per question costs "
+                          f"{cost(-np.inf):.4g} on the training questions, above the budget "
+                          f"{target:.4g}; every question stops after the first call.",
+                          stacklevel=3)
+        return float(-np.inf)
+
+    def at_budget(self, budget: float | None = None, *,
+                  max_cost: float | None = None) -> SQLCascade:
+        """A fitted copy at another budget: same order, threshold recalibrated.
+
+        Equal to fitting ``SQLCascade(budget=budget, ...)`` on the same training questions
+        (the order does not depend on the budget), without executing anything again.
+
+        Parameters
+        ----------
+        budget : float, optional
+            As in the constructor.
+        max_cost : float, optional
+            As in the constructor.
+
+        Returns
+        -------
+        SQLCascade
+        """
+        import copy
+
+        check_is_fitted(self, "threshold_", msg=_NOT_FITTED)
+        self._check_budget(budget, max_cost, f"{type(self).__name__}.at_budget")
+        out = copy.copy(self)
+        out.budget, out.max_cost = budget, max_cost
+        out._calibrate_validation()
+        return out
+
+    # ------------------------------------------------------------------ run
+    def run_sequential(self, n_questions: int, fetch: Fetch) -> tuple[np.ndarray, np.ndarray]:
+        """Run the cascade, asking ``fetch`` for one system's candidates at a time.
+
+        Parameters
+        ----------
+        n_questions : int
+            Number of questions.
+        fetch : callable
+            ``fetch(system_index, rows) -> sequence of ExecutionResult``: the executed
+            candidates of system ``systems_[system_index]`` for the questions ``rows`` (an
+            int array), one per row. Called once per stage, in `order_`, only for the
+            questions still running: each row of each call is one generator call.
+
+        Returns
+        -------
+        picks : ndarray of shape (n_questions,), int
+            The chosen system per question (index into ``systems_``): the first system, in
+            the call order, of the consensus group of the candidates run.
+        calls : ndarray of shape (n_questions, K), int
+            1 for every system called on each question, 0 elsewhere.
+        """
+        check_is_fitted(self, "threshold_", msg=_NOT_FITTED)
+        n = V.check_int_param(n_questions, "n_questions", f"{type(self).__name__}."
+                              f"run_sequential", low=0)
+        k = len(self.systems_)
+        ran: list[list[ExecutionResult]] = [[] for _ in range(n)]
+        picks = np.full(n, int(self.order_[0]), dtype=np.int64)
+        calls = np.zeros((n, k), dtype=np.int64)
+        active = np.arange(n)
+        for stage, j in enumerate(self.order_):
+            if not len(active):
+                break
+            got = list(fetch(int(j), active))
+            if len(got) != len(active):
+                raise ValueError(f"fetch({int(j)}, rows) returned {len(got)} results for "
+                                 f"{len(active)} rows; it must return one per row.")
+            calls[active, j] = 1
+            done = np.zeros(len(active), dtype=bool)
+            for i, (q, result) in enumerate(zip(active, got, strict=True)):
+                ran[q].append(result)
+                margin, pick = vote_margin(ran[q])
+                picks[q] = self.order_[pick]
+                done[i] = margin >= self.threshold_ or stage == k - 1
+            active = active[~done]
+        return picks, calls
+
+    def _run(self, executed: Sequence[ExecutedQuestion]) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "threshold_", msg=_NOT_FITTED)
+        executed = list(executed)
+        self._check_systems(executed)
+        return self.run_sequential(len(executed), lambda j, rows: [executed[q].results[j]
+                                                                   for q in rows])
+
+    def select(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
+        """Index (into ``systems_``) of the chosen candidate per question, shape ``(Q,)``.
+
+        Reads only the candidates the cascade calls (see `calls`); candidates already in
+        ``executed`` are the generators' answers, looked up instead of generated.
+        """
+        return self._run(executed)[0]
+
+    def calls(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
+        """The cost account, shape ``(Q, K)``: 1 for each system called on each question."""
+        return self._run(executed)[1]
+
+    def cost_fraction(self, calls: Any) -> float:
+        """Mean cost of ``calls`` ``[Q, K]`` as a fraction of calling every system."""
+        check_is_fitted(self, "threshold_", msg=_NOT_FITTED)
+        calls = np.asarray(calls, dtype=float)
+        if calls.ndim != 2 or calls.shape[1] != len(self.systems_):
+            raise ValueError(f"'calls' must have shape (n_questions, {len(self.systems_)}). "
+                             f"Got shape {calls.shape} instead.")
+        return float((calls @ self.costs_).mean() / self.costs_.sum()) if len(calls) else 0.0
+
+    def _check_systems(self, executed: Sequence[ExecutedQuestion]) -> None:
+        for eq in executed:
+            if list(eq.systems) != self.systems_:
+                raise ValueError(
+                    f"question {eq.question.id!r} was executed with systems {list(eq.systems)} "
+                    f"but the cascade was fitted on {self.systems_}; pass "
+                    f"systems=cascade.systems_ to execute_questions.")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save into the folder ``path`` as ``config.json`` (JSON only, written atomically).
+
+        Parameters
+        ----------
+        path : str or Path
+            A new or empty folder, or one holding a saved model (replaced whole).
+
+        Returns
+        -------
+        Path
+        """
+        from ensel._io import atomic_directory, write_json
+
+        check_is_fitted(self, "threshold_", msg=_NOT_FITTED)
+        config = {"format": FORMAT, "version": FORMAT_VERSION,
+                  "params": {"budget": self.budget, "max_cost": self.max_cost,
+                             "costs": None if self.costs is None else
+                             {s: float(c) for s, c in self.costs.items()},
+                             "order": self.order},
+                  "systems": self.systems_, "costs": self.costs_.tolist(),
+                  "system_accuracy": self.system_accuracy_, "order": self.order_.tolist(),
+                  "threshold": _json_float(self.threshold_),
+                  "calibration_margins": self.validation_margins_.astype(int).tolist()}
+        with atomic_directory(path, marker=CONFIG) as tmp:
+            write_json(tmp / CONFIG, config, indent=None)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SQLCascade:
+        """Read a cascade written by :meth:`save` (parameters checked as at construction).
+
+        Parameters
+        ----------
+        path : str or Path
+            The folder given to :meth:`save`.
+
+        Returns
+        -------
+        SQLCascade
+
+        Raises
+        ------
+        FileNotFoundError
+            No ``config.json`` in ``path``.
+        ValueError
+            Another format or version, or entries that do not fit together; the message
+            names the file.
+        """
+        from ensel._io import read_json
+
+        where = Path(path) / CONFIG
+        config = read_json(where, format=FORMAT, versions=(FORMAT_VERSION,), keys=_KEYS,
+                           required=_KEYS)
+        try:
+            self = cls(**config["params"])
+            self._check_budget(self.budget, self.max_cost, cls.__name__)
+            V.check_choice(self.order, "order", cls.__name__, ORDERS)
+            self.systems_ = [str(s) for s in config["systems"]]
+            self.costs_ = self._check_costs(self.systems_)
+            self.system_accuracy_ = {s: float(config["system_accuracy"][s])
+                                     for s in self.systems_}
+            self.order_ = np.asarray(config["order"], dtype=np.int64)
+            self.validation_margins_ = np.asarray(config["calibration_margins"], dtype=float)
+            k = len(self.systems_)
+            if sorted(self.order_.tolist()) != list(range(k)) or \
+                    self.validation_margins_.ndim != 2 or self.validation_margins_.shape[1] != k:
+                raise ValueError(f"'order' and 'calibration_margins' must cover the {k} "
+                                 f"systems")
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+        self._calibrate_validation()
+        if not np.allclose(self.costs_, np.asarray(config["costs"], dtype=float)):
+            raise ValueError(f"{where}: the saved 'costs' {config['costs']!r} are not the costs "
+                             f"its parameters give ({self.costs_.tolist()}).")
+        if self.threshold_ != float(config["threshold"]):
+            raise ValueError(f"{where}: the saved threshold {config['threshold']!r} is not the "
+                             f"one its calibration margins give ({self.threshold_:g}).")
+        return self
+
+
+def _json_float(x: float) -> float | str:
+    return x if np.isfinite(x) else ("inf" if x > 0 else "-inf")
