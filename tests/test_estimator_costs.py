@@ -12,6 +12,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from ensel import SelectiveEnsemble
 from ensel.combine import KNORAE, METADES, BestSingle, Cascade
+from ensel.combine.learned import DifferentiableSelector
 
 
 class Counting(ClassifierMixin, BaseEstimator):
@@ -58,7 +59,8 @@ def rows_run(log, X_test):
 
 
 @pytest.mark.parametrize("combiner", [BestSingle(), KNORAE(n_neighbors=5),
-                                      Cascade(budget=0.5, validation_fraction=0.4)])
+                                      Cascade(budget=0.5, validation_fraction=0.4),
+                                      DifferentiableSelector(budget=0.5, max_epochs=20)])
 def test_predict_runs_exactly_the_selected_members(iris, combiner) -> None:
     log: list = []
     model = SelectiveEnsemble(pool(iris, log), combiner).fit(iris[0][50:], iris[1][50:])
@@ -112,6 +114,22 @@ def test_measured_costs_are_seconds_per_row(iris) -> None:
     assert model.costs_.shape == (2,) and (model.costs_ > 0).all() and (model.costs_ < 0.1).all()
     model.predict(iris[2])
     assert min(abs(model.last_cost_["cost_per_input"] - c) for c in model.costs_) < 1e-12
+
+
+@pytest.mark.parametrize("combiner", [Cascade(budget=0.4, validation_fraction=0.4),
+                                      DifferentiableSelector(budget=0.4, max_epochs=20)])
+def test_measured_costs_weigh_the_members_run(iris, combiner) -> None:
+    log: list = []
+    model = SelectiveEnsemble(pool(iris, log), combiner, costs="measured")
+    model.fit(iris[0][50:], iris[1][50:])
+    log.clear()
+    model.predict(iris[2])
+    counts = rows_run(log, iris[2])
+    spent = (counts * model.costs_).sum(1)
+    assert counts.sum() < counts.size
+    assert model.last_cost_["cost_per_input"] == pytest.approx(spent.mean())
+    assert model.last_cost_["cost_fraction"] == pytest.approx(
+        spent.sum() / (len(counts) * model.costs_.sum()))
 
 
 @pytest.mark.parametrize(("costs", "match"), [
