@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ensel import DifferentiableSelector, PredictionTable
-from ensel.combine.learned import cost_share, gate_threshold, hard_gates, member_costs
+from ensel.combine._selection import cost_share, gate_threshold, hard_gates, member_costs
 
 FAST = dict(max_epochs=80, n_iter_no_change=15, hidden_layer_sizes=(32,))
 

@@ -22,7 +22,7 @@ from ensel.combine.base import Combiner
 from ensel.combine.static import Stacking
 from ensel.table import PredictionTable
 
-__all__ = ["Cascade"]
+__all__ = ["Cascade", "exit_stages", "exit_threshold"]
 
 Fetch = Callable[[int, np.ndarray], np.ndarray]
 
@@ -153,7 +153,7 @@ class Cascade(Combiner):
     def _calibrate_validation(self) -> None:
         conf, costs = self.validation_confidence_, self.validation_costs_
         self.threshold_ = self._calibrate(conf, costs)
-        spent = self._spent(costs, self._exits(conf, self.threshold_))
+        spent = self._spent(costs, exit_stages(conf, self.threshold_))
         self.validation_cost_ = float(spent.mean())
         self.validation_cost_fraction_ = float(spent.sum() / costs.sum())
 
@@ -203,13 +203,6 @@ class Cascade(Combiner):
         return np.stack([self._stage_proba(j, P[:, self.order_[: j + 1]]).max(axis=1)
                          for j in range(len(self.order_))], axis=1)
 
-    @staticmethod
-    def _exits(conf: np.ndarray, threshold: float) -> np.ndarray:
-        """Exit stage per row: the first stage with ``conf >= threshold``, else the last."""
-        confident = conf >= threshold
-        confident[:, -1] = True
-        return np.argmax(confident, axis=1)
-
     def _spent(self, costs: np.ndarray, exits: np.ndarray) -> np.ndarray:
         """Cost per row of running the members up to its exit stage."""
         cumulative = np.cumsum(costs[:, self.order_], axis=1)
@@ -219,32 +212,14 @@ class Cascade(Combiner):
         """The largest threshold whose mean cost on ``conf`` is within the budget."""
         target = (self.budget * costs.sum(axis=1).mean() if self.budget is not None
                   else float(self.max_cost))
-        target *= 1 + 1e-9
-
-        def cost(threshold: float) -> float:
-            return float(self._spent(costs, self._exits(conf, threshold)).mean())
-
-        candidates = np.unique(conf[:, :-1])
-        if cost(np.inf) <= target:
-            self.budget_met_ = True
-            return float(np.inf)
-        if len(candidates) == 0 or cost(candidates[0]) > target:
-            self.budget_met_ = cost(-np.inf) <= target
-            if not self.budget_met_:
-                warnings.warn(f"{type(self).__name__}: even stopping after the first member "
-                              f"costs {cost(-np.inf):.4g} per input on validation, above the "
-                              f"budget {target:.4g}; every input stops after the first member.",
-                              stacklevel=3)
-            return float(-np.inf)
-        lo, hi = 0, len(candidates) - 1           # cost(candidates[lo]) <= target
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if cost(candidates[mid]) <= target:
-                lo = mid
-            else:
-                hi = mid - 1
-        self.budget_met_ = True
-        return float(candidates[lo])
+        threshold, self.budget_met_ = exit_threshold(conf, np.cumsum(costs[:, self.order_], 1),
+                                                     target)
+        if not self.budget_met_:
+            warnings.warn(f"{type(self).__name__}: even stopping after the first member "
+                          f"costs {self._spent(costs, np.zeros(len(conf), int)).mean():.4g} per "
+                          f"input on validation, above the budget {target:.4g}; every input "
+                          f"stops after the first member.", stacklevel=3)
+        return threshold
 
     # ------------------------------------------------------------------ predict
     def run_sequential(self, n_samples: int, fetch: Fetch) -> tuple[np.ndarray, np.ndarray]:
@@ -330,3 +305,51 @@ class Cascade(Combiner):
                                include_low=False, include_high=False)
         out._calibrate_validation()
         return out
+
+
+def exit_stages(conf: np.ndarray, threshold: float) -> np.ndarray:
+    """Exit stage per row: the first stage with ``conf >= threshold``, else the last.
+
+    ``conf[N, S]`` is the confidence after each stage; returns ints ``[N]``.
+    """
+    confident = np.asarray(conf) >= threshold
+    confident[:, -1] = True
+    return np.argmax(confident, axis=1)
+
+
+def exit_threshold(conf: np.ndarray, spent: np.ndarray, target: float) -> tuple[float, bool]:
+    """The largest exit threshold whose mean cost is within ``target``, and whether any is.
+
+    ``conf[N, S]``: the confidence after each stage; ``spent[N, S]``: the cost of running a
+    row up to and including each stage (non-decreasing along a row). A higher threshold
+    keeps rows longer, so the mean cost grows with it and the largest one within the budget
+    is found by bisection over the distinct confidences. Returns ``inf`` (no row exits early)
+    when the whole run fits, and ``(-inf, met)`` when even exiting every row after the first
+    stage does not fit (``met`` False) or only that fits.
+
+    Examples
+    --------
+    >>> conf = np.array([[0.9, 1.0], [0.5, 1.0]])
+    >>> spent = np.array([[1.0, 2.0], [1.0, 2.0]])
+    >>> exit_threshold(conf, spent, 1.5)         # the confident row exits, the other runs on
+    (0.9, True)
+    """
+    target *= 1 + 1e-9
+    rows = np.arange(len(conf))
+
+    def cost(threshold: float) -> float:
+        return float(spent[rows, exit_stages(conf, threshold)].mean())
+
+    candidates = np.unique(conf[:, :-1])
+    if cost(np.inf) <= target:
+        return float(np.inf), True
+    if len(candidates) == 0 or cost(candidates[0]) > target:
+        return float(-np.inf), cost(-np.inf) <= target
+    lo, hi = 0, len(candidates) - 1           # cost(candidates[lo]) <= target
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if cost(candidates[mid]) <= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(candidates[lo]), True
