@@ -38,6 +38,7 @@ from ensel.metrics.routing import (
     cpt_score,
     quality_at_cost,
     routing_quality,
+    routing_scores,
     zero_router_hull,
 )
 from ensel.metrics.selective import (
@@ -60,6 +61,7 @@ __all__ = [
     "cpt_score",
     "quality_at_cost",
     "routing_quality",
+    "routing_scores",
     "zero_router_hull",
     "accuracy_score",
     "aurc_loss",

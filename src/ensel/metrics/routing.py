@@ -14,10 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from ensel._validation import _numeric, check_choice, check_finite, check_real
+from ensel._validation import (
+    _numeric,
+    check_choice,
+    check_finite,
+    check_real,
+    check_real_param,
+)
 
 __all__ = ["aiq_score", "apgr_score", "cost_to_match", "cpt_score", "quality_at_cost",
-           "routing_quality", "zero_router_hull"]
+           "routing_quality", "routing_scores", "zero_router_hull"]
 
 MISSING = ("raise", "zero", "ignore")
 
@@ -332,3 +338,61 @@ def cpt_score(strong_fraction: Any, qualities: Any, *, weak_quality: float,
         return float(f[0])
     (f0, f1), (p0, p1) = f[i - 1:i + 1], pgr[i - 1:i + 1]
     return float(f0 + (level - p0) * (f1 - f0) / (p1 - p0))
+
+
+def routing_scores(costs: Any, qualities: Any, *, single_costs: Any, single_qualities: Any,
+                   strong_fraction: Any = None, budgets: Any = ()) -> dict[str, Any]:
+    """One router's cost-quality points summarised against the single members.
+
+    Parameters
+    ----------
+    costs, qualities : array-like of shape (K,)
+        The router's points (e.g. `ensel.combine.routing.routing_curve` on a test table).
+    single_costs, single_qualities : array-like of shape (M,)
+        Each member alone on the same inputs. The *best single* member is the one of
+        highest quality (the cheaper one on a tie).
+    strong_fraction : array-like of shape (K,), optional
+        With two members: the share of inputs sent to the better one at each point; adds
+        RouteLLM's ``apgr`` and ``cpt`` (CPT(50%); NaN when both members are equally good).
+    budgets : sequence of float, default=()
+        Mean costs per input, as multiples of the best single member's cost, at which to
+        read the router's hull quality.
+
+    Returns
+    -------
+    dict
+        ``aiq`` (`aiq_score` over the single members' cost range), ``quality_at_best_cost``,
+        ``cost_to_match_best`` (`cost_to_match` the best single quality, as a fraction of
+        its cost; NaN: never), ``quality_at_budgets`` (one per budget), and ``apgr``,
+        ``cpt`` when ``strong_fraction`` is given.
+
+    Examples
+    --------
+    >>> from ensel.metrics import routing_scores
+    >>> s = routing_scores([1, 2], [0.6, 0.8], single_costs=[1, 4], single_qualities=[0.6, 0.8],
+    ...                    strong_fraction=[0.0, 0.5], budgets=[0.25])
+    >>> round(s["aiq"], 4), s["cost_to_match_best"], s["quality_at_budgets"], s["apgr"]
+    (0.7667, 0.5, [0.6], 0.75)
+    """
+    x, q = _check_points(costs, qualities, "routing_scores")
+    sx, sq = _check_points(single_costs, single_qualities, "routing_scores (single members)")
+    best = int(np.lexsort((sx, -sq))[0])
+    fractions = [check_real_param(b, "budgets", "routing_scores", low=0.0, high=np.inf,
+                                  include_low=False, include_high=False) for b in budgets]
+    out: dict[str, Any] = {
+        "aiq": aiq_score(x, q, cost_range=(float(sx.min()), float(sx.max())))
+        if sx.max() > sx.min() else float("nan"),
+        "quality_at_best_cost": quality_at_cost(x, q, float(sx[best])),
+        "cost_to_match_best": cost_to_match(x, q, float(sq[best])) / float(sx[best]),
+        "quality_at_budgets": [quality_at_cost(x, q, b * float(sx[best])) for b in fractions],
+    }
+    if strong_fraction is not None:
+        if len(sx) != 2:
+            raise ValueError(f"routing_scores: strong_fraction needs exactly two members "
+                             f"(APGR, CPT); got {len(sx)}.")
+        weak, strong = float(sq.min()), float(sq.max())
+        kw = {"weak_quality": weak, "strong_quality": strong}
+        tie = not strong > weak
+        out["apgr"] = float("nan") if tie else apgr_score(strong_fraction, q, **kw)
+        out["cpt"] = float("nan") if tie else cpt_score(strong_fraction, q, **kw)
+    return out
