@@ -444,7 +444,8 @@ def routing_curve(router: Router, table: PredictionTable, *, cost_weights: Any =
     -------
     dict
         ``"cost_weight"``, ``"cost"`` (mean cost per input), ``"quality"`` (mean quality),
-        each of shape (K,).
+        each of shape (K,), and ``"shares"`` of shape (K, M): the fraction of inputs sent
+        to each member at each point.
 
     Examples
     --------
@@ -460,7 +461,169 @@ def routing_curve(router: Router, table: PredictionTable, *, cost_weights: Any =
     weights = DEFAULT_COST_WEIGHTS if cost_weights is None else np.asarray(cost_weights, float)
     q = router.predict_quality(table)
     Q, C = np.asarray(table.P, dtype=np.float64), table.cost_matrix()
-    points = [routing_quality(Q, router.route(table, cost_weight=float(w), quality=q),
-                              costs=C, missing=missing) for w in weights]
+    choices = [router.route(table, cost_weight=float(w), quality=q) for w in weights]
+    points = [routing_quality(Q, choice, costs=C, missing=missing) for choice in choices]
     quality, cost = (np.array(v) for v in zip(*points, strict=True))
-    return {"cost_weight": np.asarray(weights), "cost": cost, "quality": quality}
+    shares = np.stack([np.bincount(c, minlength=table.n_members) / table.n_samples
+                       for c in choices])
+    return {"cost_weight": np.asarray(weights), "cost": cost, "quality": quality,
+            "shares": shares}
+
+
+def default_routers(*, random_state: int = 0, max_epochs: int | None = None
+                    ) -> dict[str, Router]:
+    """The routers `evaluate_routers` compares by default (unfitted), by display name.
+
+    ``oracle`` (`OracleRouter`), ``knn`` (`KNNRouter`), ``predictive`` (`PredictiveRouter`)
+    and ``ensel learned`` (`LearnedRouter`, with ``random_state`` and, when given,
+    ``max_epochs``). The single members and the zero router are added by `evaluate_routers`.
+
+    Examples
+    --------
+    >>> from ensel.combine.routing import default_routers
+    >>> list(default_routers())
+    ['oracle', 'knn', 'predictive', 'ensel learned']
+    """
+    epochs = {} if max_epochs is None else {"max_epochs": max_epochs}
+    return {"oracle": OracleRouter(), "knn": KNNRouter(), "predictive": PredictiveRouter(),
+            "ensel learned": LearnedRouter(random_state=random_state, **epochs)}
+
+
+def add_prompt_features(train: tuple[PredictionTable, Any], *others: tuple[PredictionTable, Any],
+                        features: Any = None) -> tuple[PredictionTable, ...]:
+    """Outcome tables with prompt features in ``X``, the features fitted on the training prompts.
+
+    Parameters
+    ----------
+    train : (PredictionTable, list of str)
+        An outcome table and its prompts (as from `ensel.datasets.load_routerbench`).
+    *others : (PredictionTable, list of str)
+        E.g. the test table and prompts (transformed with what was fitted on ``train``).
+    features : transformer or callable, optional
+        Default ``ensel.text.PromptFeatures()``; anything `ensel.text.featurize` accepts.
+
+    Returns
+    -------
+    tuple of PredictionTable
+        The same outcomes, costs and members, with ``X[N, F]`` float32; ``train``'s first.
+
+    Examples
+    --------
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import add_prompt_features
+    >>> t = PredictionTable.from_outcomes([[1, 0], [0, 1]], costs=[1.0, 2.0])
+    >>> train, = add_prompt_features((t, ["ab", "abc"]), features=lambda ps: [[len(p)] for p in ps])
+    >>> train.X.tolist()
+    [[2.0], [3.0]]
+    """
+    from ensel.text import PromptFeatures, featurize
+
+    pairs = (train, *others)
+    Xs = featurize(PromptFeatures() if features is None else features,
+                   *(prompts for _, prompts in pairs))
+    return tuple(PredictionTable.from_outcomes(t.P, costs=t.costs, X=X, members=t.members)
+                 for (t, _), X in zip(pairs, Xs, strict=True))
+
+
+def evaluate_routers(routers: dict[str, Router], train: PredictionTable, test: PredictionTable,
+                     *, missing: str = "zero", budgets: Any = (), cost_weights: Any = None
+                     ) -> dict[str, Any]:
+    """Fit routers on ``train``, sweep their knob on ``test``, and score them beside the peers.
+
+    Besides ``routers``, every evaluation holds the *best single* member and the *cheapest*
+    one (chosen by training mean quality and cost; one point each) and the *zero router*
+    (RouterBench: the single members' test points, whose hull is every mix of two members).
+    Each entry is scored by `ensel.metrics.routing_scores` against the single members on
+    ``test``; with two members APGR and CPT(50%) are added.
+
+    Parameters
+    ----------
+    routers : dict of str to Router
+        Unfitted routers by display name (e.g. `default_routers`).
+    train, test : PredictionTable
+        Outcome tables with the same members (and ``X`` for routers that need it).
+    missing : {"raise", "zero", "ignore"}, default="zero"
+        How a choice of a missing test outcome counts (`ensel.metrics.routing_quality`).
+    budgets : sequence of float, default=()
+        Mean costs per input, as multiples of the best single member's test cost.
+    cost_weights : array-like, optional
+        The knob's grid (`routing_curve`).
+
+    Returns
+    -------
+    dict
+        ``members``, ``single_models`` (member → ``{"cost", "quality"}`` on test),
+        ``best_single`` (on test), ``budgets``, ``missing`` and ``results``: name →
+        ``{"kind", "cost", "quality", "shares", "fit_seconds", "curve_seconds", **scores}``
+        with ``kind`` one of ``"single"``, ``"zero"`` (both with ``members_run``),
+        ``"router"`` (with ``cost_weight``); ``cost``/``quality`` list the points,
+        ``shares[k][m]`` the fraction of inputs sent to member ``m`` at point ``k``, and the
+        scores are `ensel.metrics.routing_scores`'s. Plain lists and floats (JSON-ready).
+
+    Examples
+    --------
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import OracleRouter, evaluate_routers
+    >>> t = PredictionTable.from_outcomes([[1, 1], [0, 1], [0, 1]], costs=[1.0, 5.0])
+    >>> out = evaluate_routers({"oracle": OracleRouter()}, t, t)
+    >>> out["best_single"], round(out["results"]["oracle"]["cost_to_match_best"], 4)
+    ('m1', 0.7333)
+    """
+    if list(train.members) != list(test.members):
+        raise ValueError(f"evaluate_routers: train and test must have the same members in the "
+                         f"same order; got {list(train.members)} and {list(test.members)}.")
+    from ensel.metrics import routing_scores
+
+    singles = _single_points(test, missing)
+    train_cost = train.cost_matrix().mean(axis=0)
+    best_train = int(np.lexsort((train_cost, -_member_means(np.asarray(train.P))))[0])
+    results = {"best single": _points("single", singles, [best_train], test.members),
+               "cheapest": _points("single", singles, [int(np.argmin(train_cost))],
+                                   test.members),
+               "zero router": _points("zero", singles, list(range(test.n_members)),
+                                      test.members)}
+    for name, router in routers.items():
+        results[name] = _router_entry(router, train, test, missing, cost_weights)
+    strong = int(np.argmax(singles[:, 1])) if test.n_members == 2 else None
+    for entry in results.values():
+        fraction = None if strong is None else np.asarray(entry["shares"])[:, strong]
+        entry.update(routing_scores(entry["cost"], entry["quality"],
+                                    single_costs=singles[:, 0], single_qualities=singles[:, 1],
+                                    strong_fraction=fraction, budgets=budgets))
+    best = int(np.lexsort((singles[:, 0], -singles[:, 1]))[0])
+    return {"members": list(test.members), "n_train": train.n_samples,
+            "n_test": test.n_samples, "missing": missing, "budgets": [float(b) for b in budgets],
+            "single_models": {m: {"cost": float(c), "quality": float(q)}
+                              for m, (c, q) in zip(test.members, singles, strict=True)},
+            "best_single": test.members[best], "results": results}
+
+
+def _single_points(test: PredictionTable, missing: str) -> np.ndarray:
+    """``[M, 2]``: each member alone on ``test``, (mean cost, mean quality)."""
+    from ensel.metrics import routing_quality
+
+    Q, C = np.asarray(test.P, dtype=np.float64), test.cost_matrix()
+    return np.array([routing_quality(Q, np.full(test.n_samples, j), costs=C,
+                                     missing=missing)[::-1] for j in range(test.n_members)])
+
+
+def _points(kind: str, singles: np.ndarray, members: list[int], names: Any) -> dict[str, Any]:
+    """The entry of some single members' test points (``kind`` "single" or "zero")."""
+    return {"kind": kind, "members_run": [names[j] for j in members],
+            "cost": singles[members, 0].tolist(), "quality": singles[members, 1].tolist(),
+            "shares": np.eye(len(singles))[members].tolist(), "fit_seconds": 0.0,
+            "curve_seconds": 0.0}
+
+
+def _router_entry(router: Router, train: PredictionTable, test: PredictionTable,
+                  missing: str, cost_weights: Any) -> dict[str, Any]:
+    import time
+
+    start = time.perf_counter()
+    router.fit(train)
+    fitted = time.perf_counter()
+    curve = routing_curve(router, test, cost_weights=cost_weights, missing=missing)
+    return {"kind": "router", "cost": curve["cost"].tolist(),
+            "quality": curve["quality"].tolist(), "shares": curve["shares"].tolist(),
+            "cost_weight": curve["cost_weight"].tolist(), "fit_seconds": fitted - start,
+            "curve_seconds": time.perf_counter() - fitted}
