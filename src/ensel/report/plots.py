@@ -484,3 +484,79 @@ def risk_coverage(curves: Mapping[str, Mapping[str, Sequence[float]]], *,
     ax.legend(fontsize=7.5, loc="upper left")
     ax.set_title("risk / coverage", fontsize=10)
     return fig
+
+
+def routing_cost_quality(evaluation: Mapping[str, Any], *, title: str | None = None) -> Figure:
+    """Quality against mean cost per input of routers, on a log cost axis.
+
+    The single members are labelled points (the best single one a star); the zero router
+    (their non-decreasing convex hull) is a dashed line; each router is the hull of its
+    points (faint markers), i.e. the best mix of its settings at each cost, as AIQ counts it.
+
+    Parameters
+    ----------
+    evaluation : mapping
+        As returned by `ensel.combine.routing.evaluate_routers`: ``single_models`` (member →
+        ``{"cost", "quality"}``), ``best_single`` and ``results`` (name → ``{"kind", "cost",
+        "quality", "aiq"}``; entries of kind ``"router"`` are drawn as curves).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> ev = {"single_models": {"a": {"cost": 1.0, "quality": 0.5},
+    ...                         "b": {"cost": 10.0, "quality": 0.8}}, "best_single": "b",
+    ...       "results": {"r": {"kind": "router", "cost": [2.0, 5.0], "quality": [0.6, 0.85],
+    ...                         "aiq": 0.7}}}
+    >>> fig = routing_cost_quality(ev)
+    >>> fig.axes[0].get_xscale(), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ('log', ['zero router', 'r (AIQ 0.700)'])
+    """
+    from ensel.metrics import zero_router_hull
+
+    singles = evaluation["single_models"]
+    sx = np.array([v["cost"] for v in singles.values()], dtype=float)
+    sq = np.array([v["quality"] for v in singles.values()], dtype=float)
+    fig, ax = _new((6.4, 4.6))
+    log = bool((sx > 0).all())
+    high = float(sx.max())
+
+    def hull_line(x: Any, q: Any, **style: Any) -> None:
+        hx, hq = zero_router_hull(x, q)
+        end = max(high, float(hx[-1]))
+        grid = (np.geomspace(hx[0], end, 200) if log and end > hx[0]
+                else np.linspace(hx[0], end, 200))
+        ax.plot(grid, np.interp(grid, hx, hq), **style)
+
+    hull_line(sx, sq, color=PEER_COLOR, ls="--", lw=1.2, label="zero router", zorder=2)
+    colors = iter([ENSEL_COLOR, "#e67e22", "#8e44ad", "#16a085", "#d35400"])
+    for name, entry in evaluation["results"].items():
+        if entry.get("kind") != "router" or not len(entry["cost"]):
+            continue
+        color = (REFERENCE_COLOR if name == "oracle" else
+                 SELECTOR_COLOR if "ensel" in name else next(colors, PEER_COLOR))
+        label = name if not _finite(entry.get("aiq")) else f"{name} (AIQ {entry['aiq']:.3f})"
+        ax.scatter(entry["cost"], entry["quality"], s=6, color=color, alpha=0.35, zorder=3)
+        hull_line(entry["cost"], entry["quality"], color=color, lw=1.5, label=label, zorder=4)
+    best = list(singles).index(evaluation["best_single"])
+    ax.scatter(sx, sq, s=22, color="#333", zorder=5)
+    ax.scatter(sx[best:best + 1], sq[best:best + 1], s=110, marker="*", color="#f1c40f",
+               edgecolors="#333", linewidths=0.6, zorder=6)
+    for name, x, q in zip(singles, sx, sq, strict=True):
+        ax.annotate(str(name).rsplit("/", 1)[-1], (x, q), textcoords="offset points",
+                    xytext=(4, -3), fontsize=6.5, color="#333", zorder=7)
+    if log:                     # plain tick labels: to_png never parses mathtext
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("mean cost per input (log scale)" if log else "mean cost per input")
+    ax.set_ylabel("mean quality")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7.5, loc="lower right")
+    ax.set_title(title or "quality / cost (star: best single model)", fontsize=10)
+    return fig
