@@ -101,6 +101,10 @@ app.command()(report)
 from ensel.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
+
+from ensel.cli.route import route_app  # noqa: E402
+
+app.add_typer(route_app, name="route")
 _plain_help(app)
 
 
