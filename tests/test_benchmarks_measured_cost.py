@@ -35,6 +35,8 @@ def test_bench_measured_cost_tiny(tmp_path, capsys: pytest.CaptureFixture[str]) 
     cascade = raw["Cascade"]["points"]["0.5"][0]
     assert cascade["cost_fraction"] == pytest.approx(cascade["account_cost_fraction"])
     assert cascade["cost_fraction"] < 1.0 and cascade["wall_s_per_1000"] > 0
+    assert cascade["stacking_wall_s_per_1000"] > 0              # timed beside stacking
+    assert stacking["stacking_wall_s_per_1000"] == stacking["wall_s_per_1000"]
     assert raw["Cascade"]["match"] in (0.5, 1.0, None)
 
 
