@@ -8,9 +8,14 @@ the hull's quality at the best single model's cost, and the cost to match the be
 model (as a fraction of that model's cost). A missing outcome (ARC has 62 test cells) counts
 as wrong (``missing="zero"``), for every router and for the single models alike. Features:
 `ensel.text.PromptFeatures` (fitted on the train prompts). Random routers run seeds 0..S-1.
+The evaluation is `ensel.combine.routing.evaluate_routers` (the one `ensel route evaluate`
+runs): the best single and the cheapest model are chosen on train, one point each.
+
+``--scale N`` times features, fit and select of every router on N distinct two-question
+prompts made from the shipped rows (`scale_table` says how), in wall and CPU seconds.
 
     python benchmarks/bench_routing.py                        # both tasks, seeds 0-2
-    python benchmarks/bench_routing.py --scale-rows 10000     # + the 10,000-prompt timing
+    python benchmarks/bench_routing.py --scale 10000 --tasks  # only the 10,000-prompt timing
     python benchmarks/bench_routing.py --tasks mbpp --seeds 1 --max-rows 60 --epochs 3  # smoke
 """
 
@@ -27,79 +32,44 @@ from typing import Any
 import numpy as np
 
 TASKS = ("arc_challenge", "mbpp")
-ROUTERS = ("oracle", "zero router", "knn", "predictive", "ensel learned")
+ROUTERS = ("best single", "cheapest", "zero router", "oracle", "knn", "predictive",
+           "ensel learned")
 
 
 def load(task: str, max_rows: int | None) -> tuple[Any, Any]:
     """Train and test outcome tables with prompt features in X."""
-    from ensel import PredictionTable
+    from ensel.combine.routing import add_prompt_features
     from ensel.datasets import load_routerbench
-    from ensel.text import PromptFeatures, featurize
 
     parts = [load_routerbench(task, split) for split in ("train", "test")]
     if max_rows is not None:
         parts = [(t[:max_rows], p[:max_rows]) for t, p in parts]
-    (train, p_train), (test, p_test) = parts
-    X_train, X_test = featurize(PromptFeatures(), p_train, p_test)
-    return tuple(PredictionTable.from_outcomes(t.P, costs=t.costs, X=X, members=t.members)
-                 for t, X in ((train, X_train), (test, X_test)))
-
-
-def make_router(name: str, seed: int, epochs: int | None) -> Any:
-    from ensel.combine.routing import (
-        KNNRouter,
-        LearnedRouter,
-        MeanRouter,
-        OracleRouter,
-        PredictiveRouter,
-    )
-
-    if name == "ensel learned":
-        return LearnedRouter(random_state=seed, **({} if epochs is None
-                                                   else {"max_epochs": epochs}))
-    return {"oracle": OracleRouter, "zero router": MeanRouter, "knn": KNNRouter,
-            "predictive": PredictiveRouter}[name]()
-
-
-def single_models(test: Any) -> dict[str, tuple[float, float]]:
-    """Each model alone on test: (mean cost, quality with missing counted as wrong)."""
-    Q = np.nan_to_num(np.asarray(test.P, dtype=np.float64), nan=0.0)
-    C = test.cost_matrix()
-    return {m: (float(C[:, j].mean()), float(Q[:, j].mean())) for j, m in enumerate(test.members)}
-
-
-def score(curve: dict[str, np.ndarray], singles: dict[str, tuple[float, float]]
-          ) -> dict[str, float]:
-    from ensel.metrics import aiq_score, cost_to_match, quality_at_cost, zero_router_hull
-
-    costs = np.array([c for c, _ in singles.values()])
-    quals = np.array([q for _, q in singles.values()])
-    best = int(np.argmax(quals))
-    x, q = curve["cost"], curve["quality"]
-    if "zero" in curve:                 # the zero router is the single models' hull itself
-        x, q = zero_router_hull(costs, quals)
-    return {"aiq": aiq_score(x, q, cost_range=(costs.min(), costs.max())),
-            "q_at_best_cost": quality_at_cost(x, q, float(costs[best])),
-            "cost_to_match_best": cost_to_match(x, q, float(quals[best])) / costs[best]}
+    return add_prompt_features(*parts)
 
 
 def run_task(task: str, seeds: Sequence[int], max_rows: int | None, epochs: int | None
-             ) -> list[dict[str, Any]]:
-    from ensel.combine.routing import routing_curve
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One record per router and seed (the learned router over every seed), and the test's
+    single models, from `ensel.combine.routing.evaluate_routers`."""
+    from ensel.combine.routing import default_routers, evaluate_routers
 
     train, test = load(task, max_rows)
-    singles = single_models(test)
-    records = []
-    for name in ROUTERS:
-        for seed in (seeds if name == "ensel learned" else seeds[:1]):
-            start = time.perf_counter()
-            router = make_router(name, seed, epochs).fit(train)
-            curve = routing_curve(router, test, missing="zero")
-            if name == "zero router":
-                curve["zero"] = np.ones(1)
-            records.append({"task": task, "router": name, "seed": seed,
-                            "seconds": time.perf_counter() - start, **score(curve, singles)})
-    return records
+    records, singles = [], {}
+    for i, seed in enumerate(seeds):
+        routers = default_routers(random_state=seed, max_epochs=epochs)
+        if i:                           # only the learned router depends on the seed
+            routers = {"ensel learned": routers["ensel learned"]}
+        evaluation = evaluate_routers(routers, train, test, missing="zero")
+        singles = evaluation["single_models"]
+        for name, r in evaluation["results"].items():
+            if i and name != "ensel learned":
+                continue
+            member = r["members_run"][0] if r["kind"] == "single" else None
+            records.append({"task": task, "router": name, "member": member, "seed": seed,
+                            "seconds": r["fit_seconds"] + r["curve_seconds"],
+                            **{k: r[k] for k in ("aiq", "quality_at_best_cost",
+                                                 "cost_to_match_best")}})
+    return records, singles
 
 
 def summarise(records: list[dict[str, Any]], singles_by_task: dict[str, Any]) -> str:
@@ -108,69 +78,136 @@ def summarise(records: list[dict[str, Any]], singles_by_task: dict[str, Any]) ->
         rows = [r for r in records if r["task"] == task]
         by = {n: [r for r in rows if r["router"] == n] for n in ROUTERS}
         zero, oracle = by["zero router"][0]["aiq"], by["oracle"][0]["aiq"]
-        best = max(singles_by_task[task].items(), key=lambda kv: kv[1][1])
-        lines += [f"## {task} (test; best single {best[0]}: quality {best[1][1]:.3f} at "
-                  f"${1000 * best[1][0]:.2f} per 1000 prompts)", "",
+        best = max(singles_by_task[task].items(), key=lambda kv: kv[1]["quality"])
+        lines += [f"## {task} (test; best single {best[0]}: quality {best[1]['quality']:.3f} "
+                  f"at ${1000 * best[1]['cost']:.2f} per 1000 prompts)", "",
                   "| router | AIQ | gap closed | quality at best's cost | cost to match best "
                   "| seconds |", "|---|---|---|---|---|---|"]
         for name, rs in by.items():
             aiq = np.array([r["aiq"] for r in rs])
             spread = f" ± {aiq.std():.4f}" if len(rs) > 1 else ""
             gap = (aiq.mean() - zero) / (oracle - zero) if oracle > zero else float("nan")
-            q = np.mean([r["q_at_best_cost"] for r in rs])
+            q = np.mean([r["quality_at_best_cost"] for r in rs])
             c = np.mean([r["cost_to_match_best"] for r in rs])
             secs = np.mean([r["seconds"] for r in rs])
-            lines.append(f"| {name} | {aiq.mean():.4f}{spread} | {100 * gap:+.1f}% | {q:.3f} | "
+            label = f"{name} ({rs[0]['member']})" if rs[0].get("member") else name
+            lines.append(f"| {label} | {aiq.mean():.4f}{spread} | {100 * gap:+.1f}% | {q:.3f} | "
                          f"{c:.2f} | {secs:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
 
-def scale_line(n_rows: int, epochs: int | None) -> str:
-    """Features, fit and select of the learned router on ``n_rows`` prompts (tiled ARC)."""
+def scale_table(n_rows: int, *, seed: int = 0) -> tuple[Any, list[str]]:
+    """An outcome table of ``n_rows`` distinct two-question prompts built from real rows.
+
+    The shipped ARC-challenge and MBPP prompts (train and test, 1,909 distinct ones; the same
+    11 models) are drawn in ordered pairs ``(a, b)``, ``a != b``, no pair twice, and joined
+    as ``prompt_a + "\\n\\n" + prompt_b``: one prompt asking both questions (the ARC
+    few-shot template stays inside such a prompt; a mixed table has no template common to
+    all prompts). A model's quality on it is the mean of its two source outcomes (the share
+    of the two questions answered right; NaN when either is missing), its cost the sum of
+    the two calls' costs. Prompts are distinct, and the outcomes are the source rows', so the
+    signal a router can learn (and where early stopping stops) is that of the real data.
+    """
     from ensel import PredictionTable
-    from ensel.combine.routing import LearnedRouter
     from ensel.datasets import load_routerbench
+
+    parts = [load_routerbench(t, s) for t in TASKS for s in ("train", "test")]
+    prompts = [p for _, ps in parts for p in ps]
+    first = sorted({p: i for i, p in reversed(list(enumerate(prompts)))}.values())
+    Q = np.concatenate([t.P for t, _ in parts])[first]
+    C = np.concatenate([t.cost_matrix() for t, _ in parts])[first]
+    prompts = [prompts[i] for i in first]
+    n = len(prompts)
+    if not 1 <= n_rows <= n * (n - 1):
+        raise ValueError(f"--scale must be in [1, {n * (n - 1)}]; got {n_rows}.")
+    rng = np.random.default_rng(seed)
+    codes = np.empty(0, dtype=np.int64)
+    while len(codes) < n_rows:
+        a, b = rng.integers(n, size=(2, 2 * n_rows))
+        new = np.concatenate([codes, (a * n + b)[a != b]])
+        _, keep = np.unique(new, return_index=True)
+        codes = new[np.sort(keep)]                      # first draws first, each pair once
+    a, b = np.divmod(codes[:n_rows], n)
+    text = [f"{prompts[i]}\n\n{prompts[j]}" for i, j in zip(a, b, strict=True)]
+    table = PredictionTable.from_outcomes((Q[a] + Q[b]) / 2, costs=C[a] + C[b],
+                                          members=parts[0][0].members)
+    return table, text
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = _clock()
+    return wall - start[0], cpu - start[1]
+
+
+def scale_lines(n_rows: int, epochs: int | None) -> str:
+    """Features, fit and select of every router on `scale_table` (wall and CPU seconds)."""
+    import os
+
+    from ensel import PredictionTable
+    from ensel.combine.routing import MeanRouter, default_routers
     from ensel.text import PromptFeatures
 
-    table, prompts = load_routerbench("arc_challenge", "train")
-    idx = np.arange(n_rows) % table.n_samples
-    start = time.perf_counter()
-    X = PromptFeatures().fit_transform([prompts[i] for i in idx])
-    big = PredictionTable.from_outcomes(table.P[idx], costs=table.costs[idx], X=X,
-                                        members=table.members)
-    router = LearnedRouter(**({} if epochs is None else {"max_epochs": epochs})).fit(big)
-    router.select(big)
-    return (f"scale: {n_rows} prompts x {table.n_members} models, features + fit + select in "
-            f"{time.perf_counter() - start:.1f} s ({router.n_epochs_} epochs)")
+    table, prompts = scale_table(n_rows)
+    assert len(set(prompts)) == n_rows
+    start = _clock()
+    X = PromptFeatures().fit_transform(prompts)
+    features = _since(start)
+    big = PredictionTable.from_outcomes(table.P, costs=table.costs, X=X, members=table.members)
+    routers = {"zero router": MeanRouter(), **default_routers(max_epochs=epochs)}
+    routers.pop("oracle")
+    lines = [f"## scale: {n_rows} distinct prompts x {table.n_members} models (mean "
+             f"{np.mean([len(p) for p in prompts]):.0f} characters; load average "
+             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", "",
+             f"features (PromptFeatures, shared): {features[0]:.1f} s wall, {features[1]:.1f} s "
+             f"CPU", "", "| router | fit s | select s | end to end s (wall) | CPU s | note |",
+             "|---|---|---|---|---|---|"]
+    for name, router in routers.items():
+        start = _clock()
+        router.fit(big)
+        fit = _since(start)
+        start = _clock()
+        router.select(big)
+        sel = _since(start)
+        note = ""
+        if hasattr(router, "n_epochs_"):
+            stopped = router.n_epochs_ + router.n_iter_no_change < router.max_epochs
+            note = (f"best epoch {router.n_epochs_} of {router.max_epochs}; "
+                    f"{'stopped early' if stopped else 'ran to max_epochs'}")
+        lines.append(f"| {name} | {fit[0]:.1f} | {sel[0]:.2f} | {features[0] + fit[0] + sel[0]:.1f}"
+                     f" | {features[1] + fit[1] + sel[1]:.1f} | {note} |")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=TASKS,
+                        help="tasks to evaluate (none: only the --scale timing)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1")
     parser.add_argument("--max-rows", type=int, default=None, help="first rows only (smoke)")
     parser.add_argument("--epochs", type=int, default=None, help="learned router max epochs")
-    parser.add_argument("--scale-rows", type=int, default=0, help="time N prompts (0: skip)")
+    parser.add_argument("--scale", type=int, default=0, metavar="N",
+                        help="time features, fit and select on N distinct prompts (0: skip)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    from ensel import _io
+
     records, singles = [], {}
     for task in args.tasks:
-        records += run_task(task, list(range(args.seeds)), args.max_rows, args.epochs)
-        singles[task] = single_models(load_test_only(task, args.max_rows))
-    print(summarise(records, singles))
-    if args.scale_rows:
-        print(scale_line(args.scale_rows, args.epochs))
+        task_records, singles[task] = run_task(task, list(range(args.seeds)), args.max_rows,
+                                               args.epochs)
+        records += task_records
+    if records:
+        print(summarise(records, singles))
+    if args.scale:
+        print(scale_lines(args.scale, args.epochs))
     if args.json is not None:
-        args.json.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+        _io.write_text(args.json, json.dumps(records, indent=1) + "\n")
     return 0
-
-
-def load_test_only(task: str, max_rows: int | None) -> Any:
-    from ensel.datasets import load_routerbench
-
-    test, _ = load_routerbench(task, "test")
-    return test if max_rows is None else test[:max_rows]
 
 
 if __name__ == "__main__":
