@@ -9,12 +9,15 @@ consensus (largest result group, ties to the earliest system in file order), the
 accuracy-weighted consensus (weights = the training half's system accuracies), the learned
 selector with each training relaxation, and the oracle (any system right), plus each
 method's gain over consensus in questions and the share of the consensus -> oracle gap it
-closes.
+closes. Below it, the budgeted cascade (`ensel.generators.sql.SQLCascade`) at each of
+``--budgets`` (fractions of the 12 generator calls), in both call orders, on the same split:
+accuracy and the share of the calls it made on the evaluation half and on the fitting half.
 
 Run::
 
     python benchmarks/bench_sql.py                        # full: about a minute on 2 cores
     python benchmarks/bench_sql.py --limit 8 --variants softmax   # smoke
+    python benchmarks/bench_sql.py --variants softmax --budgets 1/6,1/4,1/3,1/2
     python benchmarks/bench_sql.py --nested               # inner CV only (no evaluation half)
 
 ``--nested`` never reads the evaluation halves: inside each training half it leaves one
@@ -35,6 +38,14 @@ from typing import Any
 
 import numpy as np
 
+from ensel.generators.sql.split import split_halves  # the one by-database split (library)
+
+__all__ = ["main", "split_halves"]
+
+#: budgets of the cascade rows (fractions of the 12 generator calls) and the call orders
+BUDGETS = "1/6,1/4,1/3,1/2"
+ORDERS = ("accuracy_per_cost", "table")
+
 # selector variants: name -> SQLSelector keyword arguments
 VARIANTS: dict[str, dict[str, Any]] = {
     "softmax": {},
@@ -47,18 +58,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def split_halves(db_counts: dict[str, int]) -> tuple[list[str], list[str]]:
-    """Two lists of databases with about equal question counts (largest first, greedy)."""
-    halves: tuple[list[str], list[str]] = ([], [])
-    sizes = [0, 0]
-    for db in sorted(db_counts, key=lambda d: (-db_counts[d], d)):
-        i = 0 if sizes[0] <= sizes[1] else 1
-        halves[i].append(db)
-        sizes[i] += db_counts[db]
-    return halves
-
-
-def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int) -> dict[str, Any]:
+def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
+        budgets: Sequence[float] = ()) -> dict[str, Any]:
     from ensel.generators.sql import (
         SQLiteDatabases,
         SQLSelector,
@@ -128,11 +129,69 @@ def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int) ->
     for name, p in picks.items():
         accuracy[name] = float(correct[rows, p].mean())
     accuracy["oracle"] = float(correct.any(axis=1).mean())
+    cascades = [cascade_row(executed, correct, halves, b, order)
+                for order in ORDERS for b in budgets]
     return {"n": n, "systems": systems, "halves": halves, "accuracy": accuracy,
+            "cascades": cascades,
             "picks": picks, "correct": correct, "fold_of": fold_of, "chosen_alpha": chosen,
             "inner_cv": inner_cv, "gates": gates,
             "train_seconds": train_seconds, "exec_seconds": exec_seconds,
             "n_queries": n_queries}
+
+
+def cascade_row(executed: list, correct: np.ndarray, halves: tuple[list[str], list[str]],
+                budget: float, order: str) -> dict[str, Any]:
+    """SQLCascade at one budget and order: fitted on each half, evaluated on the other."""
+    from ensel.generators.sql import SQLCascade
+
+    ok = np.zeros(len(executed), dtype=bool)
+    calls = np.zeros(len(executed))
+    fit_fraction, thresholds = [], []
+    for train_dbs in halves:
+        train = [eq for eq in executed if eq.question.db_id in train_dbs]
+        te = np.array([i for i, eq in enumerate(executed) if eq.question.db_id not in train_dbs])
+        model = SQLCascade(budget=budget, order=order).fit(train)
+        test = [executed[i] for i in te]
+        picks, called = model.run_sequential(len(test), lambda j, rows, t=test: [
+            t[q].results[j] for q in rows])
+        ok[te] = correct[te, picks]
+        calls[te] = called.sum(axis=1)
+        fit_fraction.append(model.validation_cost_fraction_)
+        thresholds.append(model.threshold_)
+    return {"budget": budget, "order": order, "ok": ok,
+            "calls": float(calls.mean() / correct.shape[1]), "fit_calls": fit_fraction,
+            "thresholds": thresholds}
+
+
+def cascade_report(res: dict[str, Any]) -> list[str]:
+    """The budgeted rows: accuracy, generator calls on the evaluation and the fitting half."""
+    from fractions import Fraction
+
+    if not res["cascades"]:
+        return []
+    n, consensus = res["n"], res["accuracy"]["consensus"]
+    cons_ok = res["correct"][np.arange(n), res["picks"]["consensus"]]
+    lines = ["", ("budgeted generator selection (SQLCascade): call the systems one at a time "
+                  "in an order chosen on the"),
+             ("training half, stop once the leading result group leads by >= the vote margin "
+              "calibrated there to the budget;"),
+             "consensus of the systems called. 'calls': share of the 12 generator calls", "",
+             f"{'method':<38}{'accuracy':>9}{'correct':>10}{'vs cons':>9}{'+/-':>8}"
+             f"{'calls':>8}{'fit A/B':>14}{'margin':>8}"]
+    for row in res["cascades"]:
+        b = Fraction(row["budget"]).limit_denominator(12)
+        name = f"cascade ({'table order, ' if row['order'] == 'table' else ''}budget {b})"
+        ok = row["ok"]
+        a = float(ok.mean())
+        fit = "/".join(f"{100 * f:.1f}" for f in row["fit_calls"])
+        margin = "/".join(f"{t:g}" for t in row["thresholds"])
+        pm = f"{int((ok & ~cons_ok).sum())}/{int((cons_ok & ~ok).sum())}"
+        lines.append(f"{name:<38}{100 * a:>8.1f}%{int(ok.sum()):>6}/{n:<3}"
+                     f"{100 * (a - consensus):>+8.1f}{pm:>8}{100 * row['calls']:>7.1f}%"
+                     f"{fit:>14}{margin:>8}")
+    lines.append(f"target: consensus of all 12 ({100 * consensus:.1f}%) at <= 1/3 of the calls; "
+                 f"'fit A/B': calls on the fitting half (<= the budget)")
+    return lines
 
 
 def report(res: dict[str, Any]) -> str:
@@ -188,6 +247,7 @@ def report(res: dict[str, Any]) -> str:
                 for g, m in res["gates"][v]) + ";"
         lines.append(f"selector ({v}): alpha by CV = {', '.join(f'{a:g}' for a in alphas)};"
                      f"{gate} {inner}; training {res['train_seconds'][v]:.1f} s")
+    lines += cascade_report(res)
     return "\n".join(lines)
 
 
@@ -243,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None,
                         help="keep at most this many questions per database (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budgets", default=BUDGETS,
+                        help="comma-separated budgets of the cascade rows, as fractions of the "
+                             "12 generator calls ('' for none)")
     parser.add_argument("--nested", action="store_true",
                         help="only the nested CV inside the training halves (no evaluation)")
     args = parser.parse_args(argv)
@@ -257,7 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.nested:
         print(nested(args.data, variants=variants, limit=args.limit, seed=args.seed))
         return 0
-    res = run(args.data, variants=variants, limit=args.limit, seed=args.seed)
+    from fractions import Fraction
+
+    budgets = [float(Fraction(b)) for b in args.budgets.split(",") if b.strip()]
+    res = run(args.data, variants=variants, limit=args.limit, seed=args.seed, budgets=budgets)
     print(report(res))
     return 0
 

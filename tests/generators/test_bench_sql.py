@@ -39,3 +39,18 @@ def test_bench_nested_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert "nested CV inside each training half" in out
     assert "\nconsensus " in out and "\ngated " in out
     assert "selector (" not in out                  # no evaluation-half numbers
+
+
+def test_bench_cascade_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load()
+    assert bench.main(["--limit", "5", "--variants", "softmax", "--budgets", "1/3,1"]) == 0
+    out = capsys.readouterr().out
+    assert "budgeted generator selection (SQLCascade)" in out
+    rows = {line.split("  ")[0]: line for line in out.splitlines() if line.startswith("cascade")}
+    assert set(rows) == {"cascade (budget 1/3)", "cascade (budget 1)",
+                         "cascade (table order, budget 1/3)", "cascade (table order, budget 1)"}
+    consensus = next(line for line in out.splitlines() if line.startswith("consensus "))
+    assert rows["cascade (budget 1)"].split()[3] == consensus.split()[1]    # = consensus
+    assert "100.0%" in rows["cascade (budget 1)"]
+    calls = float(rows["cascade (budget 1/3)"].split()[7].rstrip("%"))
+    assert calls <= 100 / 3
