@@ -65,9 +65,12 @@ def test_evaluate_prints_the_table_and_writes_results_and_plot(files, tmp_path, 
     text = capsys.readouterr().out
     assert max(map(len, text.splitlines())) <= 100          # captured: 100 columns
     rows = _table_rows(text)
-    names = ["best single: gpt-4-1106-preview", "cheapest: mistral-7b-chat", "zero router",
-             "oracle", "knn", "predictive", "ensel learned"]
+    names = ["best single", "cheapest", "zero router", "oracle", "knn", "predictive",
+             "ensel learned"]
     assert [n for n in rows if n in names] == names
+    order = list(rows)                     # the single models' names under their rows
+    assert order[order.index("best single") + 1] == "gpt-4-1106-preview"
+    assert order[order.index("cheapest") + 1] == "mistral-7b-chat"
     assert all(len(cells) == 7 for name, cells in rows.items() if name in names)   # no APGR
     doc = json.loads((out / "results.json").read_text())
     assert doc["format"] == "ensel.route.evaluate" and doc["n_test"] == 60

@@ -86,13 +86,13 @@ def results_table(evaluation: dict[str, Any]) -> Any:
     table = Table(title=f"Routing {evaluation['n_test']} test prompts among "
                         f"{len(evaluation['members'])} models (fitted on "
                         f"{evaluation['n_train']})")
-    columns = ["router", "AIQ", "gap\nclosed", "quality at\nbest's cost",
-               "cost to\nmatch best", *(f"quality at\n{b:g}× its cost" for b in budgets),
+    columns = ["router", "AIQ", "gap\nclosed", "quality\nat best's\ncost",
+               "cost to\nmatch\nbest", *(f"quality\nat {b:g}×\nbest's cost" for b in budgets),
                *(("APGR", "CPT\n(50%)") if two else ()), "fit s"]
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for name, r in res.items():
-        label = (f"{name}: {r['members_run'][0].rsplit('/', 1)[-1]}" if r["kind"] == "single"
+        label = (f"{name}\n {r['members_run'][0].rsplit('/', 1)[-1]}" if r["kind"] == "single"
                  else name)
         gap = ((r["aiq"] - zero) / (oracle - zero) if oracle is not None and oracle > zero
                else float("nan"))
