@@ -96,3 +96,32 @@ def test_default_routers_and_prompt_features():
     default, = add_prompt_features((table(), ["add two numbers", "sort a list", "reverse it",
                                               "is it prime"]))
     assert default.X.dtype == np.float32 and default.X.shape[0] == 4
+
+
+def test_learned_router_runs_on_n_threads_and_restores_torch():
+    import torch
+
+    from ensel.combine.routing import LearnedRouter
+
+    rng = np.random.default_rng(0)
+    t = PredictionTable.from_outcomes((rng.random((40, 2)) < 0.5).astype(float),
+                                      costs=[1.0, 2.0], X=rng.normal(size=(40, 3)))
+    seen = []
+    original = torch.set_num_threads
+
+    def spy(n):
+        seen.append(n)
+        original(n)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads = spy
+    try:
+        router = LearnedRouter(max_epochs=2).fit(t)
+        router.predict(t)
+    finally:
+        torch.set_num_threads = original
+    assert seen[::2] == [1, 1] and seen[1::2] == [before, before]     # set, then restored
+    assert torch.get_num_threads() == before
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="'n_threads' parameter of LearnedRouter"):
+            LearnedRouter(n_threads=bad).fit(t)
