@@ -125,11 +125,22 @@ class SQLCascade(BaseEstimator):
 
     Examples
     --------
-    >>> from ensel.generators.sql import SQLCascade, execute_questions    # doctest: +SKIP
-    >>> cascade = SQLCascade(budget=1 / 3).fit(train)                    # doctest: +SKIP
-    >>> picks = cascade.select(test)              # [Q] indices into systems_  # doctest: +SKIP
-    >>> cascade.calls(test).mean() <= 0.4         # fraction of the 12 calls   # doctest: +SKIP
-    True
+    Fit on one half of the shipped Spider databases, count the calls on the other half:
+
+    >>> from ensel.datasets import dataset_path
+    >>> from ensel.generators.sql import (SQLiteDatabases, by_database_folds,
+    ...                                   execute_questions, load_questions)
+    >>> data = dataset_path("spider_dev_public")
+    >>> dbs = SQLiteDatabases(data / "database")
+    >>> executed = execute_questions(load_questions(data / "questions.jsonl"), dbs)
+    >>> halves, (rows_b, rows_a) = by_database_folds(executed)
+    >>> cascade = SQLCascade(budget=1 / 3).fit([executed[i] for i in rows_a])
+    >>> cascade.threshold_, round(cascade.validation_cost_fraction_, 3)
+    (2.0, 0.233)
+    >>> calls = cascade.calls([executed[i] for i in rows_b])     # [Q, K] 0/1
+    >>> calls.shape, round(cascade.cost_fraction(calls), 3)
+    ((247, 12), 0.21)
+    >>> dbs.close()
     """
 
     def __init__(self, budget: float | None = 1 / 3, *, max_cost: float | None = None,
