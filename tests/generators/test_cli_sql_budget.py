@@ -41,6 +41,26 @@ def test_evaluate_split_by_database_with_budgets(sql_workspace: tuple[Path, Path
     assert "half A: pets_a, pets_c" in printed and "33.3%" in printed
 
 
+def test_evaluate_split_by_database_trains_the_selector_per_half(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import make_pets_db, write_questions
+
+    names = ["pets_a", "pets_b", "pets_c", "pets_d"]       # two databases in each half
+    for db in names:
+        make_pets_db(tmp_path / "database" / db / f"{db}.sqlite")
+    questions = write_questions(tmp_path / "q.jsonl", names)
+    out = tmp_path / "r.json"
+    _run("sql", "evaluate", "--questions", str(questions), "--databases",
+         str(tmp_path / "database"), "--split-by-database", "--train-selector", "--budget",
+         "1/3", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["halves"] == [["pets_a", "pets_c"], ["pets_b", "pets_d"]]
+    assert list(result["accuracy"])[-2:] == ["selector", "cascade (budget 0.333)"]
+    assert 0.0 <= result["accuracy"]["selector"] <= 1.0
+    assert result["cost_fraction"]["selector"] == 1.0
+    assert result["accuracy"]["cascade (budget 0.333)"] == 1.0    # system a alone
+
+
 def test_train_budget_then_select_calls_only_what_it_needs(
         sql_workspace: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,6 +118,7 @@ def test_train_with_costs_and_order(sql_workspace: tuple[Path, Path], tmp_path: 
 
 @pytest.mark.parametrize("extra, message", [
     (["evaluate", "--budget", "1/3"], "--budget needs --split-by-database"),
+    (["evaluate", "--train-selector"], "--train-selector needs --split-by-database"),
     (["evaluate", "--split-by-database", "--selector", "M"],
      "--selector evaluates a model fitted elsewhere"),
     (["select", "--budget", "1/3", "-o", "out.jsonl"],

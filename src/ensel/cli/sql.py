@@ -124,19 +124,26 @@ def evaluate(
     budget: BudgetOpt = None,
     order: OrderOpt = "accuracy_per_cost",
     costs: CostsOpt = None,
+    train_selector: Annotated[bool, typer.Option(
+        "--train-selector", help="With --split-by-database: also the learned selector, "
+                                 "trained on each half.")] = False,
     timeout: TimeoutOpt = 5.0,
     max_rows: MaxRowsOpt = 10_000,
 ) -> None:
     """Execution accuracy per method: oracle, consensus, selector (with --selector), systems.
 
     With --split-by-database and --budget B (repeatable), also the budgeted cascade at each B:
-    fitted on one half of the databases, evaluated on the other, with its generator calls.
+    fitted on one half of the databases, evaluated on the other, with its generator calls;
+    with --train-selector, the learned selector trained the same way.
     """
     from ensel.generators.sql import evaluate_by_database, evaluate_selection
 
     if split_by_database and selector is not None:
         raise ValueError("--selector evaluates a model fitted elsewhere; --split-by-database "
                          "fits on half of these databases. Give one of them.")
+    if train_selector and not split_by_database:
+        raise ValueError("--train-selector needs --split-by-database (the selector is trained "
+                         "on one half of the databases and evaluated on the other).")
     if budget and not split_by_database:
         raise ValueError("--budget needs --split-by-database (the cascade is fitted on one "
                          "half of the databases and evaluated on the other); to evaluate a "
@@ -147,7 +154,8 @@ def evaluate(
                         systems=model.systems_ if model is not None else None)
     if split_by_database:
         result = evaluate_by_database(executed, budgets=budget or (),
-                                      cascade_params=cascade_params)
+                                      cascade_params=cascade_params,
+                                      selector_params={} if train_selector else None)
     else:
         result = evaluate_selection(executed, selector=model)
         if hasattr(model, "cost_fraction"):         # a cascade: its generator calls
