@@ -23,7 +23,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 import warnings
@@ -35,14 +34,6 @@ import numpy as np
 
 POOLS = ("specialists", "natural")
 SELECTION_CHANNELS = (8, 16)
-
-
-def flat(table: Any) -> Any:
-    """The same table with its images flattened to rows ``X[N, 784]`` (tabular peers)."""
-    from ensel import PredictionTable
-
-    return PredictionTable(table.P, table.y, np.asarray(table.X).reshape(len(table.X), -1),
-                           list(table.members), table.classes, table.task, costs=table.costs)
 
 
 def score(est: Any, test: Any, fit_s: float) -> dict[str, float]:
@@ -70,15 +61,13 @@ def _fit(make: Callable[[], Any], table: Any) -> tuple[Any, float]:
 
 def selector(seed: int, epochs: int, channels: Sequence[int] = SELECTION_CHANNELS,
              **kwargs: Any) -> Any:
-    """The e2e-CEL selector with a CNN selection network on the images."""
+    """The e2e-CEL selector with a CNN selection network on the images
+    (`ensel.images.selector_params`, as in ``ensel benchmark --suite images``)."""
     from ensel.combine.learned import DifferentiableSelector
-    from ensel.nets import ConvNet
+    from ensel.images import selector_params
 
-    network = functools.partial(ConvNet, channels=tuple(channels))
-    return DifferentiableSelector(network=network, aggregation="stacked",
-                                  learning_rate=2e-3, max_epochs=epochs,
-                                  n_iter_no_change=max(2, epochs // 5), random_state=seed,
-                                  **kwargs)
+    return DifferentiableSelector(**selector_params(max_epochs=epochs, channels=channels),
+                                  random_state=seed, **kwargs)
 
 
 def run_cell(sel: Any, test: Any, seed: int, *, k: int, budgets: Sequence[float],
@@ -94,9 +83,10 @@ def run_cell(sel: Any, test: Any, seed: int, *, k: int, budgets: Sequence[float]
         GreedySelection,
         Stacking,
     )
+    from ensel.images import flat_table
 
     out: dict[str, dict[str, float]] = {}
-    fsel, ftest = flat(sel), flat(test)
+    fsel, ftest = flat_table(sel), flat_table(test)
     peers = {"best single": BestSingle, "average": Average, "stacking": Stacking,
              "GES": GreedySelection, "KNORA-E": KNORAE, "META-DES": METADES}
     for name, make in peers.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,26 @@ def test_table_with_datasets_is_refused(tmp_path):
 def test_unknown_suite_dataset_or_pool(kwargs, message):
     with pytest.raises(ValueError, match=message):
         plan_benchmark(**kwargs)
+
+
+def test_budgets_recalibrate_the_default_fit(tmp_path, monkeypatch):
+    """A combiner with ``at_budget`` is fitted once per part: its default run's fit is
+    recalibrated at every budget (equal to fitting at that budget, see Cascade.at_budget)."""
+    import io
+
+    from rich.console import Console
+
+    from ensel.benchmark import run_benchmark
+    from ensel.combine import Cascade
+
+    fits = []
+    fit = Cascade.fit
+    monkeypatch.setattr(Cascade, "fit", lambda self, table: fits.append(self.budget) or
+                        fit(self, table))
+    plan = plan_benchmark(datasets=["digits"], pools=["natural"], combiners=["cascade"],
+                          budgets=[0.2, 0.5], max_rows=400)
+    paths, header = run_benchmark(plan, tmp_path, console=Console(file=io.StringIO()))
+    assert header["failures"] == [] and fits == [0.3]          # the default's budget, once
+    records = {r["combiner"]: r for r in json.loads(paths["results"].read_text())["records"]}
+    assert set(records) == {"cascade", "cascade[budget=0.2]", "cascade[budget=0.5]"}
+    assert records["cascade[budget=0.5]"]["fit_seconds"] >= records["cascade"]["fit_seconds"]

@@ -497,6 +497,7 @@ class _Part:
     probas: dict[str, np.ndarray] = field(default_factory=dict)
     selector: tuple[str, np.ndarray] | None = None   # (name, selection [N, M]) for the plots
     default_selector: Any = None          # (estimator, (record, outputs)) of SELECTOR
+    fitted: dict[str, tuple[Any, float]] = field(default_factory=dict)  # at_budget-able fits
     peer_members: Any = None              # DESlib's view of the members (needs X)
     images: Any = None                    # (selection, test) with images X; sel/test flat
 
@@ -659,6 +660,8 @@ class _Runner:
         if done is None:
             return
         part.probas[name] = done[1]["proba"]
+        if hasattr(holder["est"], "at_budget"):
+            part.fitted[name] = (holder["est"], done[0]["fit_seconds"])
         if name == SELECTOR:
             part.default_selector = (holder["est"], done)
             part.selector = (name, done[1]["selection"])
@@ -676,8 +679,11 @@ class _Runner:
             part.probas[name] = done[1]["proba"]
 
     def _run_budgets(self, part: _Part, name: str) -> None:
-        """``name`` at every budget; a fitted combiner with ``at_budget`` is recalibrated."""
+        """``name`` at every budget; a fitted combiner with ``at_budget`` (its default run's
+        fit, else the first budget's) is recalibrated, its fit seconds counted in each."""
         base: dict[str, Any] = {}
+        if name in part.fitted:
+            base["est"], base["fit_seconds"] = part.fitted[name]
         for b in self.plan.budgets:
             record = {**part.base, "family": "budget", "budget": b, "budget_of": name}
             if "est" in base:
