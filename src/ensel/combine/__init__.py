@@ -70,6 +70,9 @@ _LAZY_CLASSES = {
     "OracleRouter": "ensel.combine.routing",
     "PredictiveRouter": "ensel.combine.routing",
     "routing_curve": "ensel.combine.routing",
+    "add_prompt_features": "ensel.combine.routing",
+    "default_routers": "ensel.combine.routing",
+    "evaluate_routers": "ensel.combine.routing",
 }
 
 
@@ -176,4 +179,7 @@ __all__ = [
     "OracleRouter",
     "PredictiveRouter",
     "routing_curve",
+    "add_prompt_features",
+    "default_routers",
+    "evaluate_routers",
 ]

@@ -347,7 +347,7 @@ def routing_scores(costs: Any, qualities: Any, *, single_costs: Any, single_qual
     Parameters
     ----------
     costs, qualities : array-like of shape (K,)
-        The router's points (e.g. `ensel.combine.routing.routing_curve` on a test table).
+        The router's points (e.g. `ensel.combine.routing_curve` on a test table).
     single_costs, single_qualities : array-like of shape (M,)
         Each member alone on the same inputs. The *best single* member is the one of
         highest quality (the cheaper one on a tie).
