@@ -60,7 +60,10 @@ def rows_run(log, X_test):
 
 @pytest.mark.parametrize("combiner", [BestSingle(), KNORAE(n_neighbors=5),
                                       Cascade(budget=0.5, validation_fraction=0.4),
-                                      DifferentiableSelector(budget=0.5, max_epochs=20)])
+                                      DifferentiableSelector(budget=0.5, max_epochs=20,
+                                                             policy="gates"),
+                                      DifferentiableSelector(budget=0.5, max_epochs=20,
+                                                             policy="sequential")])
 def test_predict_runs_exactly_the_selected_members(iris, combiner) -> None:
     log: list = []
     model = SelectiveEnsemble(pool(iris, log), combiner).fit(iris[0][50:], iris[1][50:])

@@ -38,7 +38,8 @@ def _needs_predictions(combiner: Any) -> bool:
 
 def _is_sequential(combiner: Any) -> bool:
     """Whether the combiner runs the members itself, stage by stage (e.g. `Cascade`)."""
-    return callable(getattr(combiner, "run_sequential", None))
+    return callable(getattr(combiner, "run_sequential", None)) and bool(
+        getattr(combiner, "sequential_", True))
 
 
 class _SelectiveEnsembleBase(BaseEstimator):
@@ -206,7 +207,7 @@ class _SelectiveEnsembleBase(BaseEstimator):
                 P[rows, j] = self._run_member(j, X[rows])
                 return P[rows, j]
 
-            _, mask = self.combiner_.run_sequential(n, fetch)
+            _, mask = self.combiner_.run_sequential(n, fetch, X=X)
             mask = mask > 0
             table = self._table(P, X, None)
             evaluated = mask

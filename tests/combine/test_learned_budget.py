@@ -74,7 +74,8 @@ def test_a_budget_below_the_top_members_keeps_the_cheapest():
 @pytest.mark.parametrize("budget", [0.2, 0.35, 0.5, 0.8])
 def test_budget_met_on_the_validation_part_and_close_on_test(budget):
     train, test = specialists_table(900, 0), specialists_table(900, 1)
-    sel = DifferentiableSelector(budget=budget, random_state=0, **FAST).fit(train)
+    sel = DifferentiableSelector(budget=budget, policy="gates", random_state=0,
+                                 **FAST).fit(train)
     # calibrated on the validation part: at most the budget, within one row's members of it
     assert budget - 0.03 <= sel.validation_cost_ <= budget + 1e-9
     mask = sel.select(test)
@@ -84,8 +85,8 @@ def test_budget_met_on_the_validation_part_and_close_on_test(budget):
 
 def test_select_is_exactly_the_members_combined():
     train = specialists_table(600, 0)
-    sel = DifferentiableSelector(budget=0.4, aggregation="mean", random_state=0,
-                                 **FAST).fit(train)
+    sel = DifferentiableSelector(budget=0.4, aggregation="mean", policy="gates",
+                                 random_state=0, **FAST).fit(train)
     mask = sel.select(train)
     expected = (mask[:, :, None] * np.asarray(train.P)).sum(1) / mask.sum(1, keepdims=True)
     proba = sel.predict_proba(train)
@@ -102,7 +103,7 @@ def test_escalates_only_on_the_hard_inputs():
     train, _ = escalation_table(1500, 0)
     test, hard = escalation_table(1000, 1)
     expected = (0.75 * 1 + 0.25 * 3) / 4                      # 0.375 of the pool's cost
-    sel = DifferentiableSelector(budget=expected, random_state=0,
+    sel = DifferentiableSelector(budget=expected, policy="gates", random_state=0,
                                  **{**FAST, "max_epochs": 150}).fit(train)
     mask = sel.select(test)
     assert (sel.predict(test) == test.y).mean() >= 0.98

@@ -242,3 +242,155 @@ class _BudgetObjective(_SelectionObjective):
         if self.classification:
             return loss, float((out.argmax(1) == self.target[idx]).float().mean())
         return loss, -loss
+
+
+# ---------------------------------------------------------------------- the sequential policy
+
+
+def run_order(scores: torch.Tensor) -> torch.Tensor:
+    """Member indices ``[B, M]`` per row in the order they run: by decreasing score, ties by
+    member index."""
+    return torch.argsort(-scores, dim=1, stable=True)
+
+
+def in_float64(P: torch.Tensor, w: torch.Tensor | None, head: nn.Module | None
+               ) -> tuple[torch.Tensor, torch.Tensor | None, nn.Module | None]:
+    """``P``, ``w`` and a copy of ``head`` in float64: the exit confidences of the sequential
+    policy are compared in float64, where a stacked head's top probabilities do not round to
+    1 (in float32 they tie, and a threshold could not split them to meet the budget)."""
+    import copy
+
+    return (P.double(), None if w is None else w.double(),
+            None if head is None else copy.deepcopy(head).double())
+
+
+def exit_confidence(proba: torch.Tensor) -> np.ndarray:
+    """``-log(1 - top probability)`` along the last axis, as float64 numpy, with ``1 - top``
+    summed over the other classes: unlike the top probability it does not round to a tie at
+    1 for confident rows (a stacked head's logits are far apart), so an exit threshold on it
+    can meet any budget."""
+    p = proba.double()
+    top = p.argmax(-1, keepdim=True)
+    others = p.scatter(-1, top, 0.0).sum(-1)
+    return (-torch.log(others.clamp_min(1e-300))).numpy()
+
+
+def stage_outputs(P: torch.Tensor, order: torch.Tensor, w: torch.Tensor | None,
+                  head: nn.Module | None) -> torch.Tensor:
+    """Combined predictions ``[B, M, C]`` after each stage, in float64: stage ``j`` combines
+    the first ``j + 1`` members of each row's ``order`` (see `combine`)."""
+    P, w, head = in_float64(P, w, head)
+    z = torch.zeros(order.shape, dtype=P.dtype)
+    out = []
+    for j in range(order.shape[1]):
+        z = z.scatter(1, order[:, j:j + 1], 1.0)
+        out.append(combine(P, z, w, head))
+    return torch.stack(out, dim=1)
+
+
+def stage_costs(costs: torch.Tensor, order: torch.Tensor) -> np.ndarray:
+    """Cost ``[B, M]`` of running each row up to and including each stage (float64)."""
+    return np.cumsum(costs.gather(1, order).double().numpy(), axis=1)
+
+
+def prefix_mask(order: torch.Tensor, exits: np.ndarray) -> torch.Tensor:
+    """0/1 mask ``[B, M]`` of the members each row ran: its order up to its exit stage."""
+    ranks = torch.argsort(order, dim=1)
+    return (ranks <= torch.from_numpy(np.asarray(exits))[:, None]).float()
+
+
+def sequential_exits(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor | None,
+                     head: nn.Module | None, costs: torch.Tensor, threshold: float,
+                     price: float = 0.0) -> tuple[torch.Tensor, np.ndarray]:
+    """The sequential policy on rows whose predictions are all known.
+
+    Members run in the `run_order` of ``scores - price * costs``; a row exits at the first
+    stage whose combined prediction's `exit_confidence` is at least ``threshold``
+    (`ensel.combine.cascade.exit_stages`). Returns the selection ``[B, M]`` (the members
+    run) and the exit stages ``[B]``.
+    """
+    from ensel.combine.cascade import exit_stages
+
+    order = run_order(scores - price * costs)
+    conf = exit_confidence(stage_outputs(P, order, w, head))
+    exits = exit_stages(conf, threshold)
+    return prefix_mask(order, exits), exits
+
+
+PRICES = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
+"""The prices tried for the sequential order, in score spreads per mean member cost."""
+
+
+def calibrate_sequential(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor | None,
+                         head: nn.Module | None, costs: torch.Tensor, target: torch.Tensor,
+                         budget: float) -> tuple[float, float]:
+    """The sequential policy's ``(threshold, price)`` on labelled rows: for each price of
+    `PRICES` (one, 0, when every member costs the same on each row), the largest exit
+    threshold within ``budget`` (`ensel.combine.cascade.exit_threshold`); kept: the most
+    accurate of those that meet the budget (the cheapest if none does), ties to the lower
+    price. The price puts cheap members first when running the best-scored one first would
+    not fit the budget."""
+    from ensel.combine.cascade import exit_stages, exit_threshold
+
+    c = costs.double()
+    spread = float(scores.double().std()) or 1.0
+    uniform = bool((c == c[:, :1]).all())
+    best: tuple[tuple[bool, float], float, float] | None = None
+    for p in (0.0,) if uniform else PRICES:
+        price = p * spread / max(float(c.mean()), 1e-12)
+        order = run_order(scores - price * costs)
+        outs = stage_outputs(P, order, w, head)
+        conf = exit_confidence(outs)
+        spent = stage_costs(costs, order)
+        threshold, met = exit_threshold(conf, spent, budget * float(c.sum(1).mean()))
+        exits = exit_stages(conf, threshold)
+        picked = outs[torch.arange(len(exits)), torch.from_numpy(exits)]
+        accuracy = float((picked.argmax(1) == target).double().mean())
+        key = (met, accuracy if met else -float(spent[np.arange(len(exits)), exits].mean()))
+        if best is None or key > best[0]:
+            best = (key, threshold, price)
+    return best[1], best[2]
+
+
+class _SequentialObjective(_SelectionObjective):
+    """The sequential policy's loss: every prefix of the score order must be a good subset,
+    so each step trains the relaxed top-k combination at a ``k`` drawn uniformly from
+    ``1..M`` (in expectation the mean over k of their losses, at the cost of one); the
+    validation loss is that of the policy itself, exiting at the threshold that meets the
+    budget on the validation rows (as at inference). No member dropout (it would hide
+    members the longer prefixes need)."""
+
+    def __init__(self, F: torch.Tensor, P: torch.Tensor, target: torch.Tensor, *,
+                 costs: torch.Tensor, budget: float, method: str,
+                 method_options: dict[str, Any], classification: bool,
+                 target_scale: float) -> None:
+        super().__init__(F, P, target, k=1, method=method, method_options=method_options,
+                         member_dropout=0.0, classification=classification,
+                         target_scale=target_scale)
+        self.costs, self.budget = costs, budget
+
+    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rows)
+        scores, w = model(self.F[idx])
+        head = getattr(model, "module", model).head
+        P, target = self.P[idx], self.target[idx]
+        k = int(torch.randint(1, P.shape[1] + 1, (1,), generator=generator))
+        if k < P.shape[1]:
+            z = topk_mask(scores, k, method=self.method, **self.method_options)
+            return self._loss(combine(P, z, w, head), target)
+        # the whole pool: the scores do not matter (0 * keeps the graph for a parameter-free
+        # mean, whose loss is then constant)
+        z = torch.ones_like(scores)
+        return self._loss(combine(P, z, w, head), target) + 0.0 * scores.sum()
+
+    def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        idx = torch.from_numpy(rows)
+        scores, w = net(self.F[idx])
+        P, costs = self.P[idx], self.costs[idx]
+        threshold, price = calibrate_sequential(P, scores, w, net.head, costs,
+                                                self.target[idx], self.budget)
+        z, _ = sequential_exits(P, scores, w, net.head, costs, threshold, price)
+        out = combine(self.P[idx], z, w, net.head)
+        loss = float(self._loss(out, self.target[idx]))
+        return loss, float((out.argmax(1) == self.target[idx]).float().mean())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -222,7 +223,8 @@ class Cascade(Combiner):
         return threshold
 
     # ------------------------------------------------------------------ predict
-    def run_sequential(self, n_samples: int, fetch: Fetch) -> tuple[np.ndarray, np.ndarray]:
+    def run_sequential(self, n_samples: int, fetch: Fetch, X: Any = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """Run the cascade, asking ``fetch`` for each member's predictions on the rows it needs.
 
         Parameters
@@ -233,6 +235,9 @@ class Cascade(Combiner):
             ``fetch(member_index, rows) -> ndarray of shape (len(rows), C)``: the member's
             probabilities on those rows (``rows`` indexes the inputs). It is called once per
             stage, in `order_`, only for the inputs still in the cascade.
+        X : array-like, optional
+            The inputs; unused (the order is the same for every input), accepted so that every
+            sequential combiner is run alike.
 
         Returns
         -------

@@ -25,12 +25,17 @@ from ensel.combine._selection import (
     _MIN_PROBA,
     _BudgetObjective,
     _SelectionObjective,
+    _SequentialObjective,
+    calibrate_sequential,
     combine,
     cost_share,
+    exit_confidence,
     first_member,
     gate_threshold,
     hard_gates,
+    in_float64,
     member_costs,
+    sequential_exits,
 )
 from ensel.combine.base import BOTH_TASKS, Combiner
 from ensel.ops import hard_topk_mask
@@ -38,6 +43,7 @@ from ensel.table import PredictionTable
 
 FEATURES = ("inputs", "predictions", "both", "first")
 AGGREGATIONS = ("auto", "mean", "weighted", "stacked")
+POLICIES = ("auto", "gates", "sequential")
 
 
 class _SelectionNet(nn.Module):
@@ -211,6 +217,17 @@ class DifferentiableSelector(Combiner):
     max_cost : float > 0, optional
         The same budget as a mean cost per input in the table's units (``budget_`` =
         ``max_cost / mean full cost``, at most 1). Give ``budget`` or ``max_cost``, not both.
+    policy : {"auto", "gates", "sequential"}, default="auto"
+        How members are picked under a budget. ``"gates"``: all at once from the selection
+        features (above). ``"sequential"`` (classification): the members run one by one in
+        the order of the network's scores for that input, and an input stops at the first
+        member after which the combination of those run is confident enough (top probability
+        ``p`` with ``-log(1 - p) >= threshold_``, calibrated on the validation part to meet
+        the budget), so it sees
+        the predictions it has paid for; trained so that every prefix of the order is a good
+        subset (each step a top-k loss at a random ``k``). ``"auto"`` trains both and keeps
+        the better on the validation part (``"gates"`` only for regression or
+        ``features="first"``). Only with ``budget`` or ``max_cost``.
     method : {"sparse", "entropic", "perturbed", "straight_through"}, default="sparse"
         The top-k relaxation used in training (see `ensel.ops`).
     features : {"inputs", "predictions", "both", "first"} or None, default=None
@@ -261,7 +278,9 @@ class DifferentiableSelector(Combiner):
     refit : bool, default=True
         After choosing k, the aggregation and the number of epochs on the validation part,
         train once more on all rows for that many epochs (the temperature stays the one fitted
-        on the validation part).
+        on the validation part). Not for the sequential policy, whose exit threshold must be
+        calibrated on confidences of rows it was not trained on (measured: after a refit the
+        test cost overshot the budget, 0.31 at 0.25 on digits/specialists).
     calibrate : bool, default=True
         Fit a temperature and a small uniform smoothing on the validation part so that the
         combined probabilities are calibrated and never zero (labels do not change).
@@ -298,11 +317,20 @@ class DifferentiableSelector(Combiner):
         The budget as a share of the pool's cost (None for a fixed k).
     threshold_ : float or None
         The gates' threshold under a budget (``-inf``: every member; ``inf``: only each
-        row's top member).
+        row's top member), or the sequential policy's exit confidence ``-log(1 - p)`` of the
+        top probability ``p`` (``inf``: every member runs; ``-inf``: only the first).
     validation_cost_ : float
         Mean cost share of the hard gates on the validation part (at most ``budget_``).
     first_member_ : int or None
         The member that always runs with ``features="first"``.
+    price_ : float
+        The sequential policy runs members in the order of ``score - price_ * cost`` (0 when
+        the members cost the same); chosen with ``threshold_`` on the validation part.
+    member_costs_ : ndarray of shape (M,)
+        Mean cost of each member on the fitting table (the order `run_sequential` uses).
+    policy_ : str
+        ``"gates"`` or ``"sequential"``: the policy kept under a budget (``"gates"`` without
+        one, where it means the fixed top-k).
 
     Examples
     --------
@@ -326,7 +354,7 @@ class DifferentiableSelector(Combiner):
     _tasks = BOTH_TASKS
 
     def __init__(self, k: int | str | None = None, *, budget: float | None = None,
-                 max_cost: float | None = None, method: str = "sparse",
+                 max_cost: float | None = None, policy: str = "auto", method: str = "sparse",
                  features: str | None = None, aggregation: str = "auto",
                  hidden_layer_sizes: tuple[int, ...] = (128, 128), network: Any = None,
                  dropout: float = 0.1, learning_rate: float = 1e-3, alpha: float = 1e-4,
@@ -340,6 +368,7 @@ class DifferentiableSelector(Combiner):
         self.k = k
         self.budget = budget
         self.max_cost = max_cost
+        self.policy = policy
         self.method = method
         self.features = features
         self.aggregation = aggregation
@@ -371,6 +400,7 @@ class DifferentiableSelector(Combiner):
             V.check_k(self.k, table.n_members, name)
         self._check_budget()
         V.check_choice(self.method, "method", name, METHODS)
+        self._check_policy(table)
         if self.features is not None:
             V.check_choice(self.features, "features", name, FEATURES)
         V.check_choice(self.aggregation, "aggregation", name, AGGREGATIONS)
@@ -429,6 +459,22 @@ class DifferentiableSelector(Combiner):
                              f"parameter must be 'sparse' or 'entropic' there. Got "
                              f"{self.method!r} instead.")
 
+    def _check_policy(self, table: PredictionTable) -> None:
+        name = type(self).__name__
+        V.check_choice(self.policy, "policy", name, POLICIES)
+        if self.policy == "auto":
+            return
+        if not self._budgeted:
+            raise ValueError(f"The 'policy' parameter of {name} chooses how members are picked "
+                             f"under a budget; pass budget or max_cost, or leave policy="
+                             f"'auto'. Got policy={self.policy!r} without a budget.")
+        if self.policy == "sequential" and (table.task != "classification"
+                                            or self.features == "first"):
+            raise ValueError(f"policy='sequential' of {name} exits on the confidence of the "
+                             f"combined probabilities: it needs a classification table and "
+                             f"features other than 'first'. Got a {table.task} table and "
+                             f"features={self.features!r}.")
+
     @property
     def _budgeted(self) -> bool:
         return self.budget is not None or self.max_cost is not None
@@ -454,7 +500,7 @@ class DifferentiableSelector(Combiner):
             self._fit_everything(data, table)
             self.fit_seconds_ = time.perf_counter() - start
             return
-        jobs = [self._job(data, k, aggregation) for k, aggregation in self._candidates(table)]
+        jobs = [self._job(data, *candidate) for candidate in self._candidates(table)]
         chosen = self._choose(run_jobs(jobs, self.engine, self.engine_options))
         self._calibrate_budget(data, data.val)
         self._calibrate(data)
@@ -488,6 +534,8 @@ class DifferentiableSelector(Combiner):
             target = torch.from_numpy(y.reshape(len(y), -1))
             self.target_scale_ = float(max(np.var(y[train], axis=0).sum(), 1e-12))
         costs = member_costs(table)
+        self.member_costs_ = costs.mean(0).astype(np.float64)
+        self.price_ = 0.0
         self.budget_ = None
         if self._budgeted:
             full = float(costs.sum(1).mean())
@@ -495,8 +543,8 @@ class DifferentiableSelector(Combiner):
                             else min(float(self.max_cost) / full, 1.0))
         return _Data(F, P, target, train, val, torch.from_numpy(costs))
 
-    def _candidates(self, table: PredictionTable) -> list[tuple[int, str]]:
-        """The ``(k, aggregation)`` pairs to train, simplest first."""
+    def _candidates(self, table: PredictionTable) -> list[tuple[int | None, str, str]]:
+        """The ``(k, aggregation, policy)`` triples to train, simplest first."""
         m = table.n_members
         if self._budgeted:
             ks = [None]
@@ -510,14 +558,26 @@ class DifferentiableSelector(Combiner):
             aggregations = [self.aggregation]
         else:
             aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
-        return [(k, a) for a in aggregations for k in ks]
+        policies = ["gates"]
+        if self._budgeted and self.task_ == "classification" and self.features_ != "first":
+            policies = (["gates", "sequential"] if self.policy == "auto"
+                        else [self.policy])
+        return [(k, a, p) for p in policies for a in aggregations for k in ks]
 
-    def _objective(self, data: _Data, k: int | None) -> _SelectionObjective:
-        """The loss of a candidate: relaxed top-k, or gates under the budget (k None)."""
+    def _objective(self, data: _Data, k: int | None, policy: str = "gates"
+                   ) -> _SelectionObjective:
+        """The loss of a candidate: relaxed top-k, or under the budget (k None) the gates or
+        the sequential policy."""
         common = dict(member_dropout=self.member_dropout,
                       classification=self.task_ == "classification",
                       target_scale=self.target_scale_)
         options = dict(self.method_options or {})
+        if k is None and policy == "sequential":
+            return _SequentialObjective(data.F, data.P, data.target, costs=data.costs,
+                                        budget=self.budget_, method=self.method,
+                                        method_options=options,
+                                        classification=common["classification"],
+                                        target_scale=self.target_scale_)
         if k is None:
             return _BudgetObjective(data.F, data.P, data.target, costs=data.costs,
                                     budget=self.budget_, method=self.method,
@@ -526,7 +586,7 @@ class DifferentiableSelector(Combiner):
         return _SelectionObjective(data.F, data.P, data.target, k=k, method=self.method,
                                    method_options=options, **common)
 
-    def _job(self, data: _Data, k: int | None, aggregation: str, *,
+    def _job(self, data: _Data, k: int | None, aggregation: str, policy: str = "gates", *,
              rows: np.ndarray | None = None, n_epochs: int | None = None) -> Job:
         """One network to train for ``(k, aggregation)`` on ``rows`` (default: the training
         part, early stopping on the validation part; ``n_epochs``: exactly that many)."""
@@ -536,7 +596,7 @@ class DifferentiableSelector(Combiner):
             _SelectionNet, F.shape[1] if self.network is None else tuple(F.shape[1:]),
             P.shape[1], tuple(self.hidden_layer_sizes), self.dropout, aggregation == "weighted",
             P.shape[2] if aggregation == "stacked" else 0, subset, self.network)
-        objective = self._objective(data, k)
+        objective = self._objective(data, k, policy)
         if subset:
             fit_rows = data.train if rows is None else rows
             part = P[fit_rows].numpy()
@@ -550,7 +610,7 @@ class DifferentiableSelector(Combiner):
             verbose=self.verbose, name=type(self).__name__)
         return Job(build, objective, data.train if rows is None else rows,
                    None if n_epochs else data.val, options, n_epochs,
-                   info={"k": k, "aggregation": aggregation})
+                   info={"k": k, "aggregation": aggregation, "policy": policy})
 
     def _choose(self, fits: list[Fit]) -> Fit:
         """The best validation score; ties go to the simpler model (plain mean, then smaller
@@ -558,9 +618,12 @@ class DifferentiableSelector(Combiner):
         ks = sorted({f.info["k"] for f in fits if f.info["k"] is not None})
         self.k_scores_ = {k: max(f.val_score for f in fits if f.info["k"] == k) for k in ks}
         self.validation_scores_ = {(f.info["aggregation"], f.info["k"]): f.val_score
-                                   for f in fits}
+                                   for f in fits if f.info["policy"] == "gates"}
+        self.validation_scores_.update({(f.info["aggregation"], "sequential"): f.val_score
+                                        for f in fits if f.info["policy"] == "sequential"})
         chosen = max(fits, key=lambda f: (f.val_score, f.info["aggregation"] == "mean",
                                           -(f.info["k"] or 0), -f.val_loss))
+        self.policy_ = chosen.info["policy"]
         self.net_ = chosen.net
         self.k_ = None if chosen.info["k"] is None else int(chosen.info["k"])
         self.aggregation_ = chosen.info["aggregation"]
@@ -580,7 +643,7 @@ class DifferentiableSelector(Combiner):
         job = self._job(data, None, self.aggregation_, rows=rows, n_epochs=1)
         torch.manual_seed(self.random_state)
         self.net_ = job.build().eval()
-        self.k_, self.history_, self.best_epoch_ = None, [], 0
+        self.k_, self.history_, self.best_epoch_, self.policy_ = None, [], 0, "gates"
         self.k_scores_, self.validation_scores_ = {}, {}
         self.threshold_, self.validation_cost_ = -math.inf, 1.0
         self.temperature_, self.smoothing_ = 1.0, 0.0
@@ -593,7 +656,15 @@ class DifferentiableSelector(Combiner):
             return
         idx = torch.from_numpy(rows)
         with torch.no_grad():
-            scores = self.net_(data.F[idx])[0]
+            scores, w = self.net_(data.F[idx])
+            if self.policy_ == "sequential":
+                P, costs = data.P[idx], data.costs[idx]
+                self.threshold_, self.price_ = calibrate_sequential(
+                    P, scores, w, self.net_.head, costs, data.target[idx], self.budget_)
+                gates, _ = sequential_exits(P, scores, w, self.net_.head, costs,
+                                            self.threshold_, self.price_)
+                self.validation_cost_ = cost_share(gates.numpy(), costs.numpy())
+                return
         costs = data.costs[idx].numpy()
         self.threshold_ = gate_threshold(scores.numpy(), costs, self.budget_, self.first_member_)
         gates = hard_gates(scores, self.threshold_, self.first_member_, data.costs[idx])
@@ -624,10 +695,10 @@ class DifferentiableSelector(Combiner):
     def _refit(self, data: _Data, chosen: Fit) -> None:
         """Train the chosen candidate once more on every row, for its best number of epochs
         (the calibration stays the one fitted on the validation part)."""
-        if not self.refit or not chosen.epoch:
-            return
+        if not self.refit or not chosen.epoch or self.policy_ == "sequential":
+            return          # sequential: see the `refit` parameter
         everything = np.sort(np.concatenate([data.train, data.val]))
-        job = self._job(data, self.k_, self.aggregation_, rows=everything,
+        job = self._job(data, self.k_, self.aggregation_, self.policy_, rows=everything,
                         n_epochs=chosen.epoch)
         self.net_ = run_jobs([job], self.engine, self.engine_options)[0].net
 
@@ -669,10 +740,17 @@ class DifferentiableSelector(Combiner):
         return torch.from_numpy(np.ascontiguousarray(F, dtype=np.float32)), torch.from_numpy(
             np.ascontiguousarray(P))
 
-    def _hard_mask(self, scores: torch.Tensor, costs: torch.Tensor | None = None
+    def _hard_mask(self, scores: torch.Tensor, costs: torch.Tensor | None = None,
+                   P: torch.Tensor | None = None, w: torch.Tensor | None = None
                    ) -> torch.Tensor:
         """The 0/1 selection ``[B, M]`` from the scores (and the costs ``[B, M]``, default 1):
-        top-k, or the budget's gates."""
+        top-k, the budget's gates, or the members the sequential policy runs (from the
+        predictions ``P``)."""
+        if getattr(self, "policy_", "gates") == "sequential":
+            if costs is None:
+                costs = torch.ones_like(scores)
+            return sequential_exits(P, scores, w, self.net_.head, costs, self.threshold_,
+                                    self.price_)[0]
         if self.k_ is None:
             return hard_gates(scores, self.threshold_, self.first_member_, costs)
         return hard_topk_mask(scores, self.k_)
@@ -681,13 +759,86 @@ class DifferentiableSelector(Combiner):
     def _raw_output(self, F: torch.Tensor, P: torch.Tensor, costs: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         scores, w = self.net_(F)
-        z = self._hard_mask(scores, costs)
+        z = self._hard_mask(scores, costs, P, w)
         return combine(P, z, w, self.net_.head), z
 
     @property
     def selection_needs_predictions_(self) -> bool:
         """Whether selecting needs the members' predictions (False only for inputs-only)."""
         return self.features_ != "inputs"
+
+    @property
+    def sequential_(self) -> bool:
+        """Whether the members run stage by stage (`run_sequential`): the sequential policy
+        with inputs-only features, so only the members run are ever evaluated."""
+        return getattr(self, "policy_", "gates") == "sequential" and self.features_ == "inputs"
+
+    def run_sequential(self, n_samples: int, fetch: Any, X: Any = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the sequential policy, asking ``fetch`` for the predictions each input needs.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of inputs.
+        fetch : callable
+            ``fetch(member_index, rows) -> ndarray of shape (len(rows), C)``: a member's
+            probabilities on those rows (``rows`` indexes the inputs); called at each stage
+            once per member that runs there, only for the inputs still running.
+        X : array-like of shape (n_samples, n_features)
+            The inputs, from which the network orders the members.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, C)
+            As `predict_proba` on a table of those predictions.
+        selection : ndarray of shape (n_samples, M)
+            1 for every member run on each input, 0 elsewhere (equal to `select`).
+        """
+        check_is_fitted(self, "net_")
+        if not self.sequential_:
+            raise ValueError(f"{type(self).__name__}.run_sequential needs the sequential policy "
+                             f"on features='inputs'; this selector has policy_="
+                             f"{getattr(self, 'policy_', 'gates')!r}, features_="
+                             f"{self.features_!r}.")
+        if X is None or len(X) != n_samples:
+            raise ValueError(f"{type(self).__name__}.run_sequential needs the inputs X of the "
+                             f"{n_samples} rows.")
+        X = np.asarray(X, dtype=np.float32)
+        F = torch.from_numpy((X - self.feature_mean_) / self.feature_scale_)
+        with torch.no_grad():
+            scores, w = self.net_(F)
+        P, selection = self._run_stages(scores, w, fetch)
+        table = PredictionTable.from_arrays(P, X=X, members=self.members_,
+                                            classes=self.classes_)
+        return self._combine(table, selection), selection
+
+    def _run_stages(self, scores: torch.Tensor, w: torch.Tensor | None, fetch: Any
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stages of `run_sequential`: predictions ``[N, M, C]`` (uniform where not run)
+        and the members run ``[N, M]``."""
+        n, m, c = len(scores), self.n_members_, len(self.classes_)
+        keys = scores - self.price_ * torch.as_tensor(self.member_costs_, dtype=scores.dtype)
+        order = torch.argsort(-keys, dim=1, stable=True).numpy()
+        P = torch.full((n, m, c), 1.0 / c, dtype=torch.float64)
+        z = torch.zeros(n, m, dtype=torch.float64)
+        _, w, head = in_float64(P, w, self.net_.head)
+        active = np.arange(n)
+        for stage in range(m):
+            for j in np.unique(order[active, stage]):
+                rows = active[order[active, stage] == j]
+                # float32 first: the values the table path (`select`) sees
+                P[rows, j] = torch.as_tensor(np.asarray(fetch(int(j), rows)),
+                                             dtype=torch.float32).double()
+                z[rows, j] = 1.0
+            idx = torch.from_numpy(active)
+            with torch.no_grad():
+                out = combine(P[idx], z[idx], None if w is None else w[idx], head)
+            done = exit_confidence(out) >= self.threshold_
+            active = active[~done] if stage < m - 1 else active[:0]
+            if not len(active):
+                break
+        return P.numpy().astype(np.float64), z.numpy().astype(np.float64)
 
     def _check_predict_table(self, table: Any, method: str) -> PredictionTable:
         table = super()._check_predict_table(table, method)
@@ -703,11 +854,11 @@ class DifferentiableSelector(Combiner):
 
     def _select(self, table: PredictionTable) -> np.ndarray:
         """The hard per-input selection: a 0/1 mask ``[N, M]`` with k ones per row."""
-        F, _ = self._tensors(table)
+        F, P = self._tensors(table)
         with torch.no_grad():
-            scores, _ = self.net_(F)
+            scores, w = self.net_(F)
             costs = torch.from_numpy(member_costs(table))
-            return self._hard_mask(scores, costs).numpy().astype(np.float64)
+            return self._hard_mask(scores, costs, P, w).numpy().astype(np.float64)
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
         F, P = self._tensors(table)
@@ -727,10 +878,10 @@ class DifferentiableSelector(Combiner):
     def selection_weights(self, table: PredictionTable) -> np.ndarray:
         """Weights ``[N, M]`` each selected member gets in the combination (rows sum to 1)."""
         table = self._check_predict_table(table, "selection_weights")
-        F, _ = self._tensors(table)
+        F, P = self._tensors(table)
         with torch.no_grad():
             scores, w = self.net_(F)
-            z = self._hard_mask(scores, torch.from_numpy(member_costs(table)))
+            z = self._hard_mask(scores, torch.from_numpy(member_costs(table)), P, w)
             a = z if w is None else z * torch.exp(w - w.max(-1, keepdim=True).values)
             return (a / a.sum(-1, keepdim=True)).numpy().astype(np.float64)
 
@@ -752,6 +903,9 @@ class DifferentiableSelector(Combiner):
         config = {
             "format": _FORMAT, "version": _FORMAT_VERSION, "params": params,
             "k_": self.k_, "aggregation_": self.aggregation_, "features_": self.features_,
+            "policy_": getattr(self, "policy_", "gates"), "price_": getattr(self, "price_", 0.0),
+            "member_costs_": np.asarray(getattr(self, "member_costs_",
+                                                np.ones(self.n_members_))).tolist(),
             "members_": self.members_, "task_": self.task_,
             "classes_": None if self.classes_ is None else self.classes_.tolist(),
             "n_features_in_": self.n_features_in_, "temperature_": self.temperature_,
@@ -801,6 +955,10 @@ class DifferentiableSelector(Combiner):
         self.threshold_ = None if threshold is None else float(threshold[0])
         self.budget_ = config.get("budget_")
         self.first_member_ = config.get("first_member_")
+        self.policy_ = config.get("policy_", "gates")
+        self.price_ = float(config.get("price_", 0.0))
+        self.member_costs_ = np.asarray(config.get("member_costs_") or
+                                        np.ones(len(config["members_"])), dtype=np.float64)
         self.validation_cost_ = config.get("validation_cost_")
         if self.budget_ is not None and self.threshold_ is None:
             raise ValueError(f"{weights} has no 'threshold' for the budgeted selector "
