@@ -306,10 +306,10 @@ def sequential_exits(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor | No
 
     Members run in the `run_order` of ``scores - price * costs``; a row exits at the first
     stage whose combined prediction's `exit_confidence` is at least ``threshold``
-    (`ensel.combine.cascade.exit_stages`). Returns the selection ``[B, M]`` (the members
+    (`ensel.metrics.cost.exit_stages`). Returns the selection ``[B, M]`` (the members
     run) and the exit stages ``[B]``.
     """
-    from ensel.combine.cascade import exit_stages
+    from ensel.metrics.cost import exit_stages
 
     order = run_order(scores - price * costs)
     conf = exit_confidence(stage_outputs(P, order, w, head))
@@ -326,11 +326,11 @@ def calibrate_sequential(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor 
                          budget: float) -> tuple[float, float]:
     """The sequential policy's ``(threshold, price)`` on labelled rows: for each price of
     `PRICES` (one, 0, when every member costs the same on each row), the largest exit
-    threshold within ``budget`` (`ensel.combine.cascade.exit_threshold`); kept: the most
+    threshold within ``budget`` (`ensel.metrics.cost.exit_threshold`); kept: the most
     accurate of those that meet the budget (the cheapest if none does), ties to the lower
     price. The price puts cheap members first when running the best-scored one first would
     not fit the budget."""
-    from ensel.combine.cascade import exit_stages, exit_threshold
+    from ensel.metrics.cost import exit_stages, exit_threshold
 
     c = costs.double()
     spread = float(scores.double().std()) or 1.0

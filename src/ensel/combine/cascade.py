@@ -21,9 +21,10 @@ import numpy as np
 from ensel import _validation as V
 from ensel.combine.base import Combiner
 from ensel.combine.static import Stacking
+from ensel.metrics.cost import exit_stages, exit_threshold
 from ensel.table import PredictionTable
 
-__all__ = ["Cascade", "exit_stages", "exit_threshold"]
+__all__ = ["Cascade"]
 
 Fetch = Callable[[int, np.ndarray], np.ndarray]
 
@@ -311,50 +312,3 @@ class Cascade(Combiner):
         out._calibrate_validation()
         return out
 
-
-def exit_stages(conf: np.ndarray, threshold: float) -> np.ndarray:
-    """Exit stage per row: the first stage with ``conf >= threshold``, else the last.
-
-    ``conf[N, S]`` is the confidence after each stage; returns ints ``[N]``.
-    """
-    confident = np.asarray(conf) >= threshold
-    confident[:, -1] = True
-    return np.argmax(confident, axis=1)
-
-
-def exit_threshold(conf: np.ndarray, spent: np.ndarray, target: float) -> tuple[float, bool]:
-    """The largest exit threshold whose mean cost is within ``target``, and whether any is.
-
-    ``conf[N, S]``: the confidence after each stage; ``spent[N, S]``: the cost of running a
-    row up to and including each stage (non-decreasing along a row). A higher threshold
-    keeps rows longer, so the mean cost grows with it and the largest one within the budget
-    is found by bisection over the distinct confidences. Returns ``inf`` (no row exits early)
-    when the whole run fits, and ``(-inf, met)`` when even exiting every row after the first
-    stage does not fit (``met`` False) or only that fits.
-
-    Examples
-    --------
-    >>> conf = np.array([[0.9, 1.0], [0.5, 1.0]])
-    >>> spent = np.array([[1.0, 2.0], [1.0, 2.0]])
-    >>> exit_threshold(conf, spent, 1.5)         # the confident row exits, the other runs on
-    (0.9, True)
-    """
-    target *= 1 + 1e-9
-    rows = np.arange(len(conf))
-
-    def cost(threshold: float) -> float:
-        return float(spent[rows, exit_stages(conf, threshold)].mean())
-
-    candidates = np.unique(conf[:, :-1])
-    if cost(np.inf) <= target:
-        return float(np.inf), True
-    if len(candidates) == 0 or cost(candidates[0]) > target:
-        return float(-np.inf), cost(-np.inf) <= target
-    lo, hi = 0, len(candidates) - 1           # cost(candidates[lo]) <= target
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if cost(candidates[mid]) <= target:
-            lo = mid
-        else:
-            hi = mid - 1
-    return float(candidates[lo]), True

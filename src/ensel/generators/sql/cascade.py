@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from ensel import _validation as V
 from ensel.generators.sql.data import ExecutedQuestion, group_results
 from ensel.generators.sql.engine import ExecutionResult
+from ensel.metrics.cost import exit_stages, exit_threshold
 
 __all__ = ["SQLCascade", "vote_margin"]
 
@@ -223,44 +224,28 @@ class SQLCascade(BaseEstimator):
             out[q] = [vote_margin(ran[: s + 1])[0] for s in range(len(ran))]
         return out
 
-    @staticmethod
-    def _exits(margins: np.ndarray, threshold: float) -> np.ndarray:
-        """Last call per question: the first with ``margin >= threshold``, else the last."""
-        stop = margins >= threshold
-        stop[:, -1] = True
-        return np.argmax(stop, axis=1)
-
     def _spent(self, exits: np.ndarray) -> np.ndarray:
         return np.cumsum(self.costs_[self.order_])[exits]
 
     def _calibrate_validation(self) -> None:
         margins = self.validation_margins_
         self.threshold_ = self._calibrate(margins)
-        spent = self._spent(self._exits(margins, self.threshold_))
+        spent = self._spent(exit_stages(margins, self.threshold_))
         self.validation_cost_ = float(spent.mean())
         self.validation_cost_fraction_ = float(spent.mean() / self.costs_.sum())
 
     def _calibrate(self, margins: np.ndarray) -> float:
         """The largest threshold whose mean cost on ``margins`` is within the budget."""
         target = (self.budget * self.costs_.sum() if self.budget is not None
-                  else float(self.max_cost)) * (1 + 1e-9)
-
-        def cost(threshold: float) -> float:
-            return float(self._spent(self._exits(margins, threshold)).mean())
-
-        self.budget_met_ = True
-        if cost(np.inf) <= target:
-            return float(np.inf)
-        within = [t for t in np.unique(margins[:, :-1]) if cost(t) <= target]
-        if within:
-            return float(max(within))
-        self.budget_met_ = cost(-np.inf) <= target
+                  else float(self.max_cost))
+        spent = np.broadcast_to(np.cumsum(self.costs_[self.order_]), margins.shape)
+        threshold, self.budget_met_ = exit_threshold(margins, spent, target)
         if not self.budget_met_:
             warnings.warn(f"{type(self).__name__}: even one call per question costs "
-                          f"{cost(-np.inf):.4g} on the training questions, above the budget "
+                          f"{spent[0, 0]:.4g} on the training questions, above the budget "
                           f"{target:.4g}; every question stops after the first call.",
                           stacklevel=3)
-        return float(-np.inf)
+        return threshold
 
     def at_budget(self, budget: float | None = None, *,
                   max_cost: float | None = None) -> SQLCascade:
