@@ -63,7 +63,9 @@ def check_splits(train: Any, test: Any, paths: tuple[Path, Path], missing: str |
         raise ValueError(f"--train {paths[0]} and --test {paths[1]} must have the same models "
                          f"in the same column order; only in train: {only_train or '-'}, only "
                          f"in test: {only_test or '-'}.")
-    n_missing = int(sum(math.isnan(v) for v in test.P.ravel().tolist()))
+    import numpy as np
+
+    n_missing = int(np.isnan(np.asarray(test.P, dtype=np.float64)).sum())
     if n_missing and missing is None:
         raise ValueError(f"--test {paths[1]} has {n_missing} missing outcomes (empty |correct "
                          f"cells); say how to count a prompt routed to one: --missing zero "
