@@ -132,3 +132,23 @@ def test_run_sequential_refuses_the_gates():
     sel = DifferentiableSelector(budget=0.5, policy="gates", max_epochs=3).fit(train)
     with pytest.raises(ValueError, match=r"run_sequential needs the sequential policy"):
         sel.run_sequential(3, lambda j, rows: None, X=train.X[:3])
+
+
+def test_fixed_policy_is_the_top_k_within_the_budget():
+    train, test = specialists_table(900, 0), specialists_table(300, 1)
+    sel = DifferentiableSelector(budget=0.34, policy="fixed", random_state=0, **FAST).fit(train)
+    assert sel.policy_ == "fixed" and sel.k_ == 2              # floor(0.34 * 6)
+    np.testing.assert_array_equal(sel.select(test).sum(1), 2)
+    assert sel.validation_cost_ == pytest.approx(2 / 6)
+    fixed_k = DifferentiableSelector(k=2, random_state=0, **FAST).fit(train)
+    np.testing.assert_array_equal(sel.select(test), fixed_k.select(test))
+
+
+def test_auto_leaves_out_the_fixed_policy_when_it_does_not_apply():
+    train, _ = escalation_table(300, 0)                        # costs 1 and 3
+    sel = DifferentiableSelector(budget=0.5, max_epochs=3).fit(train)
+    assert all(k == "sequential" or k is None for _, k in sel.validation_scores_)
+    with pytest.raises(ValueError, match=r"policy='fixed' .* needs members of equal cost"):
+        DifferentiableSelector(budget=0.5, policy="fixed", max_epochs=3).fit(train)
+    with pytest.raises(ValueError, match=r"a budget of at least one member \(1/M = 0.167\)"):
+        DifferentiableSelector(budget=0.1, policy="fixed").fit(specialists_table(100, 0))

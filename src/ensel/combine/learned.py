@@ -43,7 +43,7 @@ from ensel.table import PredictionTable
 
 FEATURES = ("inputs", "predictions", "both", "first")
 AGGREGATIONS = ("auto", "mean", "weighted", "stacked")
-POLICIES = ("auto", "gates", "sequential")
+POLICIES = ("auto", "gates", "sequential", "fixed")
 
 
 class _SelectionNet(nn.Module):
@@ -227,7 +227,10 @@ class DifferentiableSelector(Combiner):
         the predictions it has paid for; trained so that every prefix of the order is a good
         subset (each step a top-k loss at a random ``k``). ``"auto"`` trains both and keeps
         the better on the validation part (``"gates"`` only for regression or
-        ``features="first"``). Only with ``budget`` or ``max_cost``.
+        ``features="first"``). ``"fixed"`` (members of equal cost): the top
+        ``floor(budget * M)`` members on every input, the fixed-k selector within the budget;
+        ``"auto"`` trains it too when it applies. ``"auto"`` keeps the candidate with the best
+        validation accuracy at its calibrated cost. Only with ``budget`` or ``max_cost``.
     method : {"sparse", "entropic", "perturbed", "straight_through"}, default="sparse"
         The top-k relaxation used in training (see `ensel.ops`).
     features : {"inputs", "predictions", "both", "first"} or None, default=None
@@ -329,8 +332,8 @@ class DifferentiableSelector(Combiner):
     member_costs_ : ndarray of shape (M,)
         Mean cost of each member on the fitting table (the order `run_sequential` uses).
     policy_ : str
-        ``"gates"`` or ``"sequential"``: the policy kept under a budget (``"gates"`` without
-        one, where it means the fixed top-k).
+        ``"gates"``, ``"sequential"`` or ``"fixed"``: the policy kept under a budget
+        (``"gates"`` without one, where it means the fixed top-k).
 
     Examples
     --------
@@ -558,11 +561,28 @@ class DifferentiableSelector(Combiner):
             aggregations = [self.aggregation]
         else:
             aggregations = ["mean", "stacked"] if self.task_ == "classification" else ["mean"]
-        policies = ["gates"]
-        if self._budgeted and self.task_ == "classification" and self.features_ != "first":
-            policies = (["gates", "sequential"] if self.policy == "auto"
-                        else [self.policy])
-        return [(k, a, p) for p in policies for a in aggregations for k in ks]
+        if not self._budgeted:
+            return [(k, a, "gates") for a in aggregations for k in ks]
+        policies = [self.policy] if self.policy != "auto" else ["gates", "sequential", "fixed"]
+        if self.task_ != "classification" or self.features_ == "first":
+            policies = [p for p in policies if p != "sequential"]
+        fixed = self._fixed_k(table)
+        if self.policy == "fixed" and (fixed is None or self.features_ == "first"):
+            raise ValueError(
+                f"policy='fixed' of {type(self).__name__} runs the same number of members on "
+                f"every input: it needs members of equal cost on each row, a budget of at "
+                f"least one member (1/M = {1 / table.n_members:.3g}) and features other than "
+                f"'first'. Got budget_={self.budget_:.3g}, features={self.features!r}.")
+        if fixed is None or self.features_ == "first":
+            policies = [p for p in policies if p != "fixed"]
+        return [(fixed if p == "fixed" else None, a, p) for p in policies for a in aggregations]
+
+    def _fixed_k(self, table: PredictionTable) -> int | None:
+        """``policy="fixed"``: the k members of equal cost that every input runs within the
+        budget, ``floor(budget * M)``; None unless every row's members cost the same."""
+        costs = table.cost_matrix()
+        k = int(math.floor(self.budget_ * table.n_members + 1e-9))
+        return k if (costs == costs[:, :1]).all() and k >= 1 else None
 
     def _objective(self, data: _Data, k: int | None, policy: str = "gates"
                    ) -> _SelectionObjective:
@@ -657,6 +677,10 @@ class DifferentiableSelector(Combiner):
         idx = torch.from_numpy(rows)
         with torch.no_grad():
             scores, w = self.net_(data.F[idx])
+            if self.policy_ == "fixed":
+                mask = hard_topk_mask(scores, self.k_)
+                self.validation_cost_ = cost_share(mask.numpy(), data.costs[idx].numpy())
+                return
             if self.policy_ == "sequential":
                 P, costs = data.P[idx], data.costs[idx]
                 self.threshold_, self.price_ = calibrate_sequential(
@@ -960,7 +984,7 @@ class DifferentiableSelector(Combiner):
         self.member_costs_ = np.asarray(config.get("member_costs_") or
                                         np.ones(len(config["members_"])), dtype=np.float64)
         self.validation_cost_ = config.get("validation_cost_")
-        if self.budget_ is not None and self.threshold_ is None:
+        if self.budget_ is not None and self.threshold_ is None and self.policy_ != "fixed":
             raise ValueError(f"{weights} has no 'threshold' for the budgeted selector "
                              f"described by {path / 'config.json'}.")
         shape = config.get("input_shape_")
