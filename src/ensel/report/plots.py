@@ -557,6 +557,6 @@ def routing_cost_quality(evaluation: Mapping[str, Any], *, title: str | None = N
     ax.set_xlabel("mean cost per input (log scale)" if log else "mean cost per input")
     ax.set_ylabel("mean quality")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7.5, loc="lower right")
+    ax.legend(fontsize=7.5, loc="best")
     ax.set_title(title or "quality / cost (star: best single model)", fontsize=10)
     return fig
