@@ -25,12 +25,13 @@ from ensel.benchmark.runner import (
     resolve_combiners,
     run_benchmark,
 )
-from ensel.benchmark.suites import SUITES, Suite, expected_seconds
+from ensel.benchmark.suites import SUITES, ImageSettings, Suite, expected_seconds
 
 __all__ = [
     "DESLIB_METHODS",
     "SUITES",
     "DESlibCombiner",
+    "ImageSettings",
     "Plan",
     "Suite",
     "deslib_available",

@@ -9,19 +9,25 @@ from ensel.protocol import POOLS
 
 @dataclass(frozen=True)
 class ImageSettings:
-    """How a suite on images (`ensel.images`) trains its CNN members and selection network.
+    """How a suite on images (``ensel.images``) trains its CNN members and selection network.
 
     Parameters
     ----------
     member_channels : tuple of int
         Conv channels of the specialists pool's members (the natural pool's widths are
-        `ensel.images.NATURAL_CNNS`).
+        ``ensel.images.NATURAL_CNNS``).
     member_epochs : int
         Most epochs of every CNN member (early stopping with a patience of 3).
     selector_channels : tuple of int
         Conv channels of the selectors' `~ensel.nets.ConvNet` selection network.
     selector_epochs : int
-        Most epochs of a selector (`ensel.images.selector_params`).
+        Most epochs of a selector (``ensel.images.selector_params``).
+
+    Examples
+    --------
+    >>> from ensel.benchmark import SUITES
+    >>> SUITES["images"].images.member_epochs, SUITES["images"].images.selector_channels
+    (12, (8, 16))
     """
 
     member_channels: tuple[int, ...] = (8, 16)
@@ -52,9 +58,9 @@ class Suite:
     budgets : tuple of float or None
         The budgets when none are asked for (None: ``ensel.benchmark.runner.BUDGETS``).
     images : ImageSettings or None
-        Set for a suite on images: its tables come from `ensel.images.make_image_tables`,
+        Set for a suite on images: its tables come from ``ensel.images.make_image_tables``,
         the selectors get a CNN selection network on the images, and every other combiner
-        sees the flattened pixels (`ensel.images.flat_table`).
+        sees the flattened pixels (``ensel.images.flat_table``).
     """
 
     name: str
