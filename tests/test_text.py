@@ -54,3 +54,20 @@ def test_featurize_with_transformer_and_callable():
         featurize(lambda ps: np.ones(3), PROMPTS)
     with pytest.raises(ValueError, match="'features' must be a transformer"):
         featurize(42, PROMPTS)
+
+
+def test_max_fit_rows_fits_on_a_sample_and_transforms_every_prompt():
+    prompts = [f"Q: task {i} about {'lists' if i % 2 else 'numbers'} and item {i % 7}"
+               for i in range(40)]
+    sampled = PromptFeatures(n_components=3, max_fit_rows=10)
+    X = sampled.fit_transform(prompts)
+    assert X.shape == (40, 3)
+    np.testing.assert_allclose(sampled.transform(prompts), X, atol=1e-5)
+    # below the cap nothing changes; above it the vocabulary is the sample's
+    everything = PromptFeatures(n_components=3, max_fit_rows=None).fit_transform(prompts)
+    np.testing.assert_allclose(PromptFeatures(n_components=3, max_fit_rows=40)
+                               .fit_transform(prompts), everything, atol=1e-5)
+    assert len(sampled.vectorizers_[0].vocabulary_) < len(
+        PromptFeatures(max_fit_rows=None).fit(prompts).vectorizers_[0].vocabulary_)
+    with pytest.raises(ValueError, match="'max_fit_rows' parameter of PromptFeatures"):
+        PromptFeatures(max_fit_rows=0).fit(prompts)
