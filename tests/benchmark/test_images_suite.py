@@ -102,3 +102,9 @@ def test_tiny_images_suite_report(tiny_run):
     plots = json.loads(paths["results"].read_text())["plots"]
     assert [p["selector"] for p in plots] == ["e2e-cel", "e2e-cel"]
     assert np.asarray(plots[0]["selection_frequency"], dtype=float).shape == (10, 10)
+
+
+def test_images_suite_says_how_long_it_expects():
+    # 3 seeds x (specialists 8 + 37, natural 36 + 25) measured CPU seconds; k=3 costs nothing
+    assert plan_benchmark(suite="images").expected_seconds() == 318.0
+    assert plan_benchmark(suite="images", pools=["natural"], seeds=1).expected_seconds() == 61.0
