@@ -151,7 +151,8 @@ def test_save_load_keeps_the_budget_state(tmp_path):
     sel.save(tmp_path / "sel")
     back = DifferentiableSelector.load(tmp_path / "sel")
     assert back.threshold_ == sel.threshold_ and back.budget_ == sel.budget_
-    assert back.validation_cost_ == sel.validation_cost_ and back.k_ is None
+    assert back.validation_cost_ == sel.validation_cost_ and back.k_ == sel.k_
+    assert back.policy_ == sel.policy_
     np.testing.assert_array_equal(back.select(train), sel.select(train))
     np.testing.assert_allclose(back.predict_proba(train), sel.predict_proba(train), atol=1e-7)
     everything = DifferentiableSelector(budget=1.0, random_state=0, **FAST).fit(train)
