@@ -72,3 +72,48 @@ def test_budgets_recalibrate_the_default_fit(tmp_path, monkeypatch):
     records = {r["combiner"]: r for r in json.loads(paths["results"].read_text())["records"]}
     assert set(records) == {"cascade", "cascade[budget=0.2]", "cascade[budget=0.5]"}
     assert records["cascade[budget=0.5]"]["fit_seconds"] >= records["cascade"]["fit_seconds"]
+
+
+def test_parts_in_two_processes_give_the_same_records(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ensel.benchmark import run_benchmark
+
+    plan = plan_benchmark(datasets=["digits"], combiners=["average", "stacking", "knora-e"],
+                          max_rows=200, seeds=2, budgets=[])
+    runs = {}
+    for jobs in (1, 2):
+        paths, header = run_benchmark(plan, tmp_path / str(jobs), jobs=jobs,
+                                      console=Console(file=io.StringIO()))
+        document = json.loads(paths["results"].read_text())
+        runs[jobs] = document
+        assert header["jobs"] == jobs and paths["report"].is_file()
+    untimed = [[{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in d["records"]]
+               for d in runs.values()]
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 2 * 2 * 3   # pools x seeds x 3
+    assert [p["pool"] for p in runs[2]["plots"]] == ["specialists", "natural"]
+
+
+def test_jobs_must_be_a_positive_int(tmp_path):
+    from ensel.benchmark import run_benchmark
+
+    with pytest.raises(ValueError, match=r"The 'jobs' parameter of run_benchmark must be an "
+                                         r"int >= 1. Got 0 instead."):
+        run_benchmark(plan_benchmark(datasets=["digits"], combiners=["average"]), tmp_path,
+                      jobs=0)
+
+
+def test_cli_jobs(tmp_path, capsys):
+    from ensel.cli import main
+
+    out = tmp_path / "out"
+    assert main(["benchmark", "--datasets", "digits", "--pools", "natural", "--combiners",
+                 "average", "--budgets", "none", "--max-rows", "100", "--jobs", "2",
+                 "--out", str(out)]) == 0
+    header = json.loads((out / "results.json").read_text())["header"]
+    assert header["jobs"] == 2 and "--jobs 2" in header["command"]
+    assert main(["benchmark", "--jobs", "0", "--out", str(tmp_path / "no")]) == 2
+    assert "Invalid value for '--jobs': must be an int >= 1. Got 0 instead." in \
+        capsys.readouterr().err

@@ -126,9 +126,9 @@ def _check_budgets(budgets: Sequence[float] | None,
     return sorted(set(out))
 
 
-def _check_int(value: Any, name: str, low: int) -> int:
+def _check_int(value: Any, name: str, low: int, where: str = "plan_benchmark") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"The '{name}' parameter of plan_benchmark must be an int >= {low}. "
+        raise ValueError(f"The '{name}' parameter of {where} must be an int >= {low}. "
                          f"Got {value!r} instead.")
     return int(value)
 
@@ -784,8 +784,8 @@ class _Runner:
         return paths
 
 
-def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
-                  console: Any = None) -> tuple[dict[str, Path], dict[str, Any]]:
+def run_benchmark(plan: Plan, out: str | Path, *, command: str = "", console: Any = None,
+                  jobs: int = 1) -> tuple[dict[str, Path], dict[str, Any]]:
     """Run ``plan`` and write ``results.json``, ``results.md`` and ``report.html`` to ``out``.
 
     Every (dataset, pool, seed) builds its tables once (the benchmark protocol of
@@ -804,6 +804,9 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
         The command line, recorded in the header.
     console : rich.console.Console, optional
         Where progress goes (default: standard error).
+    jobs : int, default=1
+        Run this many (dataset, pool, seed) parts at once, each in its own process (torch on
+        one thread in each); the records are the same and in the same order as with 1.
 
     Returns
     -------
@@ -822,8 +825,10 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
         TimeElapsedColumn,
     )
 
+    jobs = _check_int(jobs, "jobs", 1, "run_benchmark")
     console = console or Console(stderr=True)
     runner = _Runner(plan, Path(out), command, console)
+    runner.header["jobs"] = jobs
     per_part = 1 + len(plan.combiners) + len(plan.peers) + len(plan.ks) + len(plan.budgeted)
     total = per_part * len(plan.parts) * len(plan.seeds)
     threads = None
@@ -840,10 +845,21 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as progress:
             task = progress.add_task("starting", total=total)
-            for dataset, pool, rows in plan.parts:
-                for seed in plan.seeds:
-                    runner.run_part(dataset, pool, rows, seed, progress, task)
-                    runner.write(final=False, wall=time.perf_counter() - start)
+
+            def part_done() -> float:
+                """Advance the bar by one part; the seconds so far."""
+                progress.advance(task, per_part)
+                return time.perf_counter() - start
+
+            if jobs > 1:
+                progress.update(task, description=f"{len(plan.parts) * len(plan.seeds)} parts "
+                                                  f"in {jobs} processes")
+                _run_in_processes(runner, jobs, part_done)
+            else:
+                for dataset, pool, rows in plan.parts:
+                    for seed in plan.seeds:
+                        runner.run_part(dataset, pool, rows, seed, progress, task)
+                        runner.write(final=False, wall=time.perf_counter() - start)
         paths = runner.write(final=True, wall=time.perf_counter() - start)
     finally:
         if threads is not None:
@@ -851,6 +867,49 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "",
 
             torch.set_num_threads(threads)
     return paths, runner.header
+
+
+def _run_part_alone(plan: Plan, dataset: str, pool: str, rows: int | None, seed: int,
+                    ) -> tuple[list, list, list, list, str]:
+    """One part in a worker process: its records, plot data, failures, skipped notes and
+    what it printed."""
+    import io
+
+    import torch
+    from rich.console import Console
+
+    torch.set_num_threads(1)
+    buffer = io.StringIO()
+    runner = _Runner(plan, Path("."), "", Console(file=buffer, width=150))
+    runner.run_part(dataset, pool, rows, seed)
+    return (runner.records, runner.plots, runner.header["failures"], runner.header["skipped"],
+            buffer.getvalue())
+
+
+def _run_in_processes(runner: _Runner, jobs: int, part_done: Callable[[], float]) -> None:
+    """Every part of ``runner.plan`` in ``jobs`` worker processes (spawned); as each ends,
+    its results join the others' in plan order and the files are rewritten."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    plan = runner.plan
+    work = [(d, p, r, s) for d, p, r in plan.parts for s in plan.seeds]
+    done: dict[int, tuple] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
+        futures = {executor.submit(_run_part_alone, plan, *w): i for i, w in enumerate(work)}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            runner.console.print(done[futures[future]][4], end="", markup=False,
+                                 highlight=False, soft_wrap=True)
+            parts = [done[i] for i in sorted(done)]
+            runner.records = [r for part in parts for r in part[0]]
+            runner.plots = [p for part in parts for p in part[1]]
+            runner.header["failures"] = [f for part in parts for f in part[2]]
+            for note in (n for part in parts for n in part[3]):
+                if note not in runner.header["skipped"]:
+                    runner.header["skipped"].append(note)
+            runner.write(final=False, wall=part_done())
 
 
 def format_duration(seconds: float | None) -> str:

@@ -88,6 +88,10 @@ def benchmark(
              "0.3,0.5,0.7,1.0; images: 0.2,0.3,0.4).")] = None,
     split_seed: Annotated[int, typer.Option(
         callback=int_range(0), help="Seed of the selection/test split of --table.")] = 0,
+    jobs: Annotated[int, typer.Option(
+        callback=int_range(1),
+        help="Run this many (dataset, pool, seed) parts at once, each in its own process "
+             "(torch on one thread in each); the same records as with 1.")] = 1,
     max_rows: Annotated[int | None, typer.Option(
         hidden=True, callback=int_range(20),
         help="Cap every dataset's rows (stratified), for smoke tests.")] = None,
@@ -124,8 +128,10 @@ def benchmark(
         raise ValueError("Nothing to run: no dataset/pool or no combiner is left.")
     argv = _as_argv(suite=suite, table=table, combiners=combiners, seeds=seeds, out=out,
                     datasets=datasets, pools=pools, ks=ks, deslib=deslib,
-                    split_seed=split_seed, max_rows=max_rows, budgets=budgets)
-    paths, header = run_benchmark(plan, out, command=command_line(argv), console=console)
+                    split_seed=split_seed, max_rows=max_rows, budgets=budgets,
+                    jobs=None if jobs == 1 else jobs)
+    paths, header = run_benchmark(plan, out, command=command_line(argv), console=console,
+                                  jobs=jobs)
     from ensel.report.results import load_results
 
     document = load_results(paths["results"])
