@@ -44,7 +44,7 @@ class Plan:
     Attributes
     ----------
     suite : str
-        ``"quick"``, ``"full"`` or ``"table"`` (a user's table).
+        ``"quick"``, ``"full"``, ``"images"`` or ``"table"`` (a user's table).
     parts : list of (dataset, pool, rows)
         Rows is the stratified subsample size, None for all rows.
     seeds : list of int
@@ -271,14 +271,18 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
 
     Parameters
     ----------
-    suite : {"quick", "full"}, default="quick"
-        Built-in suite (ignored with ``table``).
+    suite : {"quick", "full", "images"}, default="quick"
+        Built-in suite (ignored with ``table``); ``"images"`` is CNN members on MNIST 5k
+        (docs/images.md).
     table : str or Path, optional
         A user's saved PredictionTable (see `load_user_tables`) instead of a suite.
     combiners : sequence of str, optional
-        Names to run (see `resolve_combiners`); default every combiner and DESlib method.
+        Names to run (see `resolve_combiners`); default every combiner and DESlib method (a
+        suite with its own ``combiners``, e.g. images: those, and DESlib's with
+        ``deslib=True``).
     seeds : int, optional
-        Seeds 0 .. seeds - 1; default the suite's (1 for quick and a table, 3 for full).
+        Seeds 0 .. seeds - 1; default the suite's (1 for quick and a table, 3 for full and
+        images).
     ks : sequence of int, optional
         Fixed ``k`` at which the DifferentiableSelector is also run (only when ``"e2e-cel"``
         runs); default the suite's, ``[]`` for none.
@@ -292,7 +296,7 @@ def plan_benchmark(*, suite: str = "quick", table: str | Path | None = None,
         Seed of the selection/test split of a user's table.
     budgets : sequence of float, optional
         Budgets in (0, 1] at which every budgeted combiner of the run is also run (default
-        ``ensel.benchmark.runner.BUDGETS``; ``[]`` for none).
+        the suite's, else ``ensel.benchmark.runner.BUDGETS``; ``[]`` for none).
 
     Returns
     -------
