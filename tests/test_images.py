@@ -132,3 +132,31 @@ def test_cache_dir(monkeypatch, tmp_path):
     assert images.cache_dir() == tmp_path
     monkeypatch.delenv(images.CACHE_ENV)
     assert images.cache_dir().parts[-2:] == (".cache", "ensel")
+
+
+def test_decoded_images_written_meanwhile_by_another_process(tmp_path, monkeypatch):
+    """Two benchmark parts in parallel decode MNIST at once: the later one keeps its pixels."""
+    import ensel.datasets
+
+    load = ensel.datasets.load_dataset
+
+    def load_while_another_writes(name):
+        X, y = load(name)
+        folder = tmp_path / "images" / f"mnist_5k-{key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "X.npy", X.astype(np.uint8))
+        np.save(folder / "y.npy", y)
+        return X, y
+
+    import hashlib
+
+    from ensel.datasets import dataset_path
+
+    key = hashlib.sha256(dataset_path("mnist_5k.csv.gz").read_bytes()).hexdigest()[:16]
+    monkeypatch.setattr(ensel.datasets, "load_dataset", load_while_another_writes)
+    X, y = images.load_images(100, cache=tmp_path)
+    assert X.shape == (100, 1, 28, 28)
+    monkeypatch.setattr(ensel.datasets, "load_dataset", load)
+    (tmp_path / "images" / f"mnist_5k-{key}" / "y.npy").unlink()      # not an artefact: refuse
+    with pytest.raises(FileExistsError, match=r"mnist_5k-"):
+        images.load_images(100, cache=tmp_path)

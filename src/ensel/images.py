@@ -84,9 +84,14 @@ def _decoded_mnist(cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
     if (folder / "y.npy").is_file():
         return _io.read_npy(folder / "X.npy"), _io.read_npy(folder / "y.npy")
     X, y = load_dataset("mnist_5k")
-    with _io.atomic_directory(folder) as tmp:
-        _io.write_npy(tmp / "X.npy", X.astype(np.uint8))
-        _io.write_npy(tmp / "y.npy", y)
+    try:
+        with _io.atomic_directory(folder) as tmp:
+            _io.write_npy(tmp / "X.npy", X.astype(np.uint8))
+            _io.write_npy(tmp / "y.npy", y)
+    except FileExistsError:
+        if not (folder / "y.npy").is_file():
+            raise
+        # another process (a parallel benchmark part) wrote the same pixels meanwhile
     return X, y
 
 

@@ -117,3 +117,13 @@ def test_cli_jobs(tmp_path, capsys):
     assert main(["benchmark", "--jobs", "0", "--out", str(tmp_path / "no")]) == 2
     assert "Invalid value for '--jobs': must be an int >= 1. Got 0 instead." in \
         capsys.readouterr().err
+
+
+def test_a_part_that_raises_in_a_process_stops_the_run(tmp_path):
+    """A table that cannot be built raises from run_benchmark with jobs=2 as with 1."""
+    from ensel.benchmark import run_benchmark
+
+    plan = plan_benchmark(datasets=["digits"], combiners=["average"], budgets=[])
+    plan.parts = [("no-such-dataset", "natural", None), *plan.parts]
+    with pytest.raises(ValueError, match=r"no-such-dataset"):
+        run_benchmark(plan, tmp_path, jobs=2)

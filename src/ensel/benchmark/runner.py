@@ -903,6 +903,9 @@ def _run_in_processes(runner: _Runner, jobs: int, part_done: Callable[[], float]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
         futures = {executor.submit(_run_part_alone, plan, *w): i for i, w in enumerate(work)}
         for future in as_completed(futures):
+            if future.exception() is not None:    # a part that raised stops the run, as with 1
+                executor.shutdown(wait=True, cancel_futures=True)
+                raise future.exception()
             done[futures[future]] = future.result()
             runner.console.print(done[futures[future]][4], end="", markup=False,
                                  highlight=False, soft_wrap=True)
