@@ -51,12 +51,7 @@ class _SelectionObjective:
     def noise(self, n_rows: int, rng: np.random.Generator) -> np.ndarray | None:
         """Members to hide ``[n_rows, M]`` (1 = hidden): each with probability
         ``member_dropout``, at most ``M - k`` per row so that k stay visible."""
-        m = self.P.shape[1]
-        if self.member_dropout == 0 or self.k >= m:
-            return None
-        keys = rng.random((n_rows, m))
-        ranks = keys.argsort(1).argsort(1)
-        return ((keys < self.member_dropout) & (ranks < m - self.k)).astype(np.float32)
+        return hidden_members(n_rows, self.P.shape[1], self.k, self.member_dropout, rng)
 
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.classification:
@@ -64,12 +59,19 @@ class _SelectionObjective:
             return -torch.log(picked.clamp_min(_MIN_PROBA)).mean()
         return ((out - target) ** 2).sum(-1).mean() / self.target_scale
 
-    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
-             generator: torch.Generator) -> torch.Tensor:
+    def _scored(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Row indices, the network's scores ``[B, M]`` (hidden members pushed to -1e4) and
+        its weight logits on ``rows``."""
         idx = torch.from_numpy(rows)
         scores, w = model(self.F[idx])
         if noise is not None:
             scores = scores - 1e4 * torch.from_numpy(noise)
+        return idx, scores, w
+
+    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        idx, scores, w = self._scored(model, rows, noise)
         options = dict(self.method_options)
         if self.method == "perturbed" and not {"generator", "seed"} & options.keys():
             options["generator"] = generator
@@ -223,10 +225,7 @@ class _BudgetObjective(_SelectionObjective):
 
     def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
              generator: torch.Generator) -> torch.Tensor:
-        idx = torch.from_numpy(rows)
-        scores, w = model(self.F[idx])
-        if noise is not None:
-            scores = scores - 1e4 * torch.from_numpy(noise)
+        idx, scores, w = self._scored(model, rows, noise)
         z = batch_knapsack(scores, self.costs[idx], self.budget, self.method, self.epsilon,
                            self.always)
         head = getattr(model, "module", model).head
@@ -371,8 +370,7 @@ class _SequentialObjective(_SelectionObjective):
 
     def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
              generator: torch.Generator) -> torch.Tensor:
-        idx = torch.from_numpy(rows)
-        scores, w = model(self.F[idx])
+        idx, scores, w = self._scored(model, rows, noise)
         head = getattr(model, "module", model).head
         P, target = self.P[idx], self.target[idx]
         k = int(torch.randint(1, P.shape[1] + 1, (1,), generator=generator))
@@ -394,3 +392,163 @@ class _SequentialObjective(_SelectionObjective):
         out = combine(self.P[idx], z, w, net.head)
         loss = float(self._loss(out, self.target[idx]))
         return loss, float((out.argmax(1) == self.target[idx]).float().mean())
+
+
+# ---------------------------------------------------------------------- outcome tables (routing)
+
+
+def priced_choice(scores: torch.Tensor, costs: torch.Tensor, price: float, k: int = 1
+                  ) -> torch.Tensor:
+    """The routing rule at inference: the ``k`` members of largest ``score - price * cost``.
+
+    ``scores[B, M]`` (estimated qualities), ``costs[M]`` or ``[B, M]`` → 0/1 float mask
+    ``[B, M]`` with ``k`` ones per row (ties to the lower member index).
+    """
+    return hard_topk_mask(scores - price * costs.to(scores.dtype), k)
+
+
+def set_quality(z: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Expected quality ``[B]`` of a relaxed set ``z[B, M]`` when the set is worth its best
+    member's quality (a downstream step picks the best answer among those run).
+
+    Each member is taken as in the set with probability ``z_i``, independently: with the
+    members sorted by decreasing ``quality``, ``sum_j q_j z_j prod_{i<j} (1 - z_i)``. For a
+    0/1 ``z`` it is the largest quality among the chosen; with one member, ``sum_i z_i q_i``.
+    """
+    q, order = torch.sort(quality, dim=1, descending=True)
+    zs = z.gather(1, order)
+    before = torch.cumprod(torch.cat([torch.ones_like(zs[:, :1]), 1 - zs[:, :-1]], 1), 1)
+    return (q * zs * before).sum(1)
+
+
+def price_for(spend: Any, target: float, *, steps: int = 40) -> float:
+    """The smallest price ``lam >= 0`` with ``spend(lam) <= target`` (``spend`` falls as the
+    price rises): 0 when the unpriced choice fits; bisection of a doubling bracket, whose
+    top (the dearest price tried, where only the cheapest members are left) is returned
+    when no price fits."""
+    if spend(0.0) <= target * (1 + 1e-9):
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        if spend(hi) <= target * (1 + 1e-9):
+            break
+        lo, hi = hi, 2 * hi
+    else:
+        return hi
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if spend(mid) <= target * (1 + 1e-9) else (mid, hi)
+    return hi
+
+
+def hidden_members(n_rows: int, n_members: int, k: int, rate: float,
+                   rng: np.random.Generator) -> np.ndarray | None:
+    """Members to hide ``[n_rows, M]`` (1 = hidden): each with probability ``rate``, at most
+    ``M - k`` per row so that k stay visible; None when nothing is hidden."""
+    if rate == 0 or k >= n_members:
+        return None
+    keys = rng.random((n_rows, n_members))
+    ranks = keys.argsort(1).argsort(1)
+    return ((keys < rate) & (ranks < n_members - k)).astype(np.float32)
+
+
+class _OutcomeObjective:
+    """Routing on an outcome table: expected quality minus the cost's Lagrange term.
+
+    The network's scores ``s[B, M]`` (in quality units) and the price ``lam`` give the relaxed
+    choice: for ``k = 1`` the softmax of ``(s - lam c) / epsilon`` over the members whose
+    outcome is observed, for ``k > 1`` the relaxed top-k of ``s - lam c`` (``method``), whose
+    quality is that of its best member (`set_quality`). The loss is
+    ``-(E[q] - lam E[c]) - epsilon H(z)`` (``k = 1``; the entropy term makes it
+    ``epsilon KL(z || softmax((q - lam c) / epsilon))``, minimised by ``s = E[q | x]`` up to a
+    constant per row, so the scores stay quality estimates at every price) or
+    ``-(E[best q] - lam E[c])`` (``k > 1``). With a budget, ``lam`` is solved on each
+    minibatch (no gradient) so that its mean expected cost is the budget (`price_for`);
+    without one it is 0. Missing outcomes (``seen`` 0) are left out of the choice; rows
+    with fewer than ``k`` observed are left out of the loss.
+
+    ``F[N, F]``, ``quality[N, M]`` (NaN filled with 0), ``seen[N, M]`` (1 = observed),
+    ``costs[M]`` (mean cost per member over the dearest member's), ``target`` (mean cost per
+    input in those units, or None).
+    """
+
+    def __init__(self, F: torch.Tensor, quality: torch.Tensor, seen: torch.Tensor, *,
+                 costs: torch.Tensor, target: float | None, k: int, method: str,
+                 method_options: dict[str, Any], epsilon: float, member_dropout: float,
+                 outcome_weight: float = 0.0) -> None:
+        self.F, self.Q, self.seen = F, quality, seen
+        self.outcome_weight = outcome_weight
+        self.costs, self.target, self.k = costs, target, k
+        self.method, self.method_options = method, method_options
+        self.epsilon, self.member_dropout = epsilon, member_dropout
+
+    def noise(self, n_rows: int, rng: np.random.Generator) -> np.ndarray | None:
+        return hidden_members(n_rows, self.Q.shape[1], self.k, self.member_dropout, rng)
+
+    def _choice(self, keys: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        if self.k == 1:
+            return torch.softmax(keys.masked_fill(~visible, -math.inf) / self.epsilon, 1)
+        return topk_mask(keys.masked_fill(~visible, -1e4), self.k, method=self.method,
+                         **self.method_options)
+
+    def _price(self, scores: torch.Tensor, visible: torch.Tensor) -> float:
+        if self.target is None:
+            return 0.0
+        s = scores.detach()
+        with torch.no_grad():
+            return price_for(lambda lam: float((self._choice(s - lam * self.costs, visible)
+                                                * self.costs).sum(1).mean()), self.target,
+                             steps=25)
+
+    def _value(self, scores: torch.Tensor, rows: torch.Tensor, noise: np.ndarray | None
+               ) -> torch.Tensor:
+        seen = self.seen[rows] > 0
+        visible = seen if noise is None else seen & (torch.from_numpy(noise) == 0)
+        short = visible.sum(1) < self.k
+        visible = torch.where(short[:, None], seen, visible)
+        used = seen.sum(1) >= self.k
+        visible = visible | ~used[:, None]            # dropped rows: any finite choice
+        price = self._price(scores[used], visible[used]) if used.any() else 0.0
+        z = self._choice(scores - price * self.costs, visible)
+        q = self.Q[rows]
+        if self.k == 1:
+            entropy = -(z * torch.log(z.clamp_min(1e-30))).sum(1)
+            value = (z * q).sum(1) + self.epsilon * entropy
+        else:
+            value = set_quality(z, q)
+        value = value - price * (z * self.costs).sum(1)
+        return -(value * used).sum() / used.sum().clamp_min(1)
+
+    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rows)
+        logits = model(self.F[idx])[0]
+        return (self._value(torch.sigmoid(logits), idx, noise)
+                + self.outcome_weight * self._outcome_loss(logits, idx))
+
+    def _outcome_loss(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of every observed outcome against its score (the scores are
+        each member's chance of success), the mean over observed cells."""
+        if not self.outcome_weight:
+            return logits.new_zeros(())
+        seen = self.seen[rows]
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, self.Q[rows],
+                                                             reduction="none")
+        return (bce * seen).sum() / seen.sum().clamp_min(1)
+
+    def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        """The loss on ``rows`` and, as the score, the mean quality of the hard choice at the
+        price meeting the target there (missing outcomes count 0)."""
+        idx = torch.from_numpy(rows)
+        logits = net(self.F[idx])[0]
+        scores = torch.sigmoid(logits)
+        loss = float(self._value(scores, idx, None)
+                     + self.outcome_weight * self._outcome_loss(logits, idx))
+
+        def spend(lam: float) -> float:
+            return float((priced_choice(scores, self.costs, lam, self.k) * self.costs)
+                         .sum(1).mean())
+
+        price = 0.0 if self.target is None else price_for(spend, self.target, steps=25)
+        z = priced_choice(scores, self.costs, price, self.k)
+        return loss, float((z * self.Q[idx]).max(1).values.mean())
