@@ -11,6 +11,12 @@ as wrong (``missing="zero"``), for every router and for the single models alike.
 The evaluation is `ensel.combine.routing.evaluate_routers` (the one `ensel route evaluate`
 runs): the best single and the cheapest model are chosen on train, one point each.
 
+``ensel selector`` is `ensel.DifferentiableSelector` with its defaults on the outcome table
+(trained for expected quality, no budget), its curve the choices ``argmax score - price *
+cost`` over the routers' ``cost_weight`` grid from that one fit (`DifferentiableSelector.route`),
+scored like the routers. The budget section fits it with ``max_cost`` = half the best single
+model's train cost (best chosen on train) and reports the test quality and cost it reaches.
+
 ``--scale N`` times features, fit and select of every router on N distinct two-question
 prompts made from the shipped rows (`scale_table` says how), in wall and CPU seconds.
 
@@ -33,7 +39,9 @@ import numpy as np
 
 TASKS = ("arc_challenge", "mbpp")
 ROUTERS = ("best single", "cheapest", "zero router", "oracle", "knn", "predictive",
-           "ensel learned")
+           "ensel learned", "ensel selector")
+SELECTOR_SHARE = 0.5
+"""The budgeted selector's ``max_cost``: this share of the best single model's train cost."""
 
 
 def load(task: str, max_rows: int | None) -> tuple[Any, Any]:
@@ -61,6 +69,8 @@ def run_task(task: str, seeds: Sequence[int], max_rows: int | None, epochs: int 
             routers = {"ensel learned": routers["ensel learned"]}
         evaluation = evaluate_routers(routers, train, test, missing="zero")
         singles = evaluation["single_models"]
+        records.append({"task": task, "router": "ensel selector", "member": None, "seed": seed,
+                        **selector_scores(train, test, seed, epochs, singles)})
         for name, r in evaluation["results"].items():
             if i and name != "ensel learned":
                 continue
@@ -70,6 +80,63 @@ def run_task(task: str, seeds: Sequence[int], max_rows: int | None, epochs: int 
                             **{k: r[k] for k in ("aiq", "quality_at_best_cost",
                                                  "cost_to_match_best")}})
     return records, singles
+
+
+def _selector(seed: int, epochs: int | None, **budget: float) -> Any:
+    from ensel import DifferentiableSelector
+
+    return DifferentiableSelector(random_state=seed, **budget,
+                                  **({} if epochs is None else {"max_epochs": epochs}))
+
+
+def selector_scores(train: Any, test: Any, seed: int, epochs: int | None,
+                    singles: dict[str, Any]) -> dict[str, float]:
+    """The selector's AIQ etc. on test: one fit, its price swept over the routers' grid."""
+    from ensel._training import threads
+    from ensel.combine.routing import DEFAULT_COST_WEIGHTS
+    from ensel.metrics import routing_quality, routing_scores
+
+    start = time.perf_counter()
+    with threads(1):                     # as the learned router: one torch thread
+        selector = _selector(seed, epochs).fit(train)
+        choices = [selector.route(test, price=float(p)) for p in DEFAULT_COST_WEIGHTS]
+    Q, C = np.asarray(test.P, dtype=np.float64), test.cost_matrix()
+    quality, cost = np.array([routing_quality(Q, c, costs=C, missing="zero")
+                              for c in choices]).T
+    single = np.array([[v["cost"], v["quality"]] for v in singles.values()])
+    scores = routing_scores(cost, quality, single_costs=single[:, 0],
+                            single_qualities=single[:, 1])
+    return {"seconds": time.perf_counter() - start,
+            **{k: scores[k] for k in ("aiq", "quality_at_best_cost", "cost_to_match_best")}}
+
+
+def budget_lines(task: str, seeds: Sequence[int], max_rows: int | None,
+                 epochs: int | None) -> list[str]:
+    """The selector fitted with ``max_cost`` = `SELECTOR_SHARE` of the best single model's
+    train cost: its test quality and cost beside that model's, per seed."""
+    from ensel._training import threads
+    from ensel.combine.routing import _member_means
+    from ensel.metrics import routing_quality
+
+    train, test = load(task, max_rows)
+    train_cost = train.cost_matrix().mean(axis=0)
+    best = int(np.lexsort((train_cost, -_member_means(np.asarray(train.P))))[0])
+    Q, C = np.asarray(test.P, dtype=np.float64), test.cost_matrix()
+    best_q, best_c = routing_quality(Q, np.full(test.n_samples, best), costs=C, missing="zero")
+    rows = []
+    for seed in seeds:
+        with threads(1):
+            selector = _selector(seed, epochs, max_cost=SELECTOR_SHARE * float(train_cost[best]))
+            selector.fit(train)
+            q, c = routing_quality(Q, selector.route(test), costs=C, missing="zero")
+        rows.append((q, c / best_c, selector.validation_cost_ * float(
+            train.cost_matrix().sum(1).mean()) / float(train_cost[best])))
+    q, c, v = np.array(rows).T
+    return [f"- {task}: max_cost = {SELECTOR_SHARE:g} x {test.members[best]}'s train cost; "
+            f"that model on test: quality {best_q:.3f}. Selector on test (seeds "
+            f"{seeds[0]}-{seeds[-1]}): quality {q.mean():.3f} ± {q.std():.3f} at "
+            f"{c.mean():.2f} ± {c.std():.2f} of its test cost (calibrated on the validation part: "
+            f"about {v.mean():.2f} of its train cost)."]
 
 
 def summarise(records: list[dict[str, Any]], singles_by_task: dict[str, Any]) -> str:
@@ -203,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         records += task_records
     if records:
         print(summarise(records, singles))
+        print("## budgeted selector (DifferentiableSelector(max_cost=...))\n")
+        for task in args.tasks:
+            print("\n".join(budget_lines(task, list(range(args.seeds)), args.max_rows,
+                                         args.epochs)))
+        print()
     if args.scale:
         print(scale_lines(args.scale, args.epochs))
     if args.json is not None:

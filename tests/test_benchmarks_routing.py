@@ -25,10 +25,11 @@ def test_bench_routing_prints_the_table(tmp_path, capsys: pytest.CaptureFixture[
                               "--epochs", "3", "--json", str(out_json)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "## mbpp" in out and "| ensel learned |" in out
+    assert "## mbpp" in out and "| ensel learned |" in out and "| ensel selector |" in out
+    assert "- mbpp: max_cost = 0.5 x " in out                # the budgeted selector's line
     records = {r["router"]: r for r in json.loads(out_json.read_text())}
     assert set(records) == {"best single", "cheapest", "oracle", "zero router", "knn",
-                            "predictive", "ensel learned"}
+                            "predictive", "ensel learned", "ensel selector"}
     assert "| best single (claude-instant-v1) |" in out    # the best on the 60 train rows
     # the oracle closes the whole gap and beats every router; the zero router is the hull
     assert records["oracle"]["aiq"] >= max(r["aiq"] for r in records.values())
