@@ -207,7 +207,8 @@ class DifferentiableSelector(Combiner):
     observed, costs; routing LLMs) it routes: the network scores each member's quality on the
     input ``X`` (starting from each member's mean, as `~ensel.combine.routing.LearnedRouter`)
     and is trained end to end for the expected quality of a relaxed choice minus the cost's
-    Lagrange term, ``-(E[q] - price E[c])`` (`ensel.combine._selection._OutcomeObjective`): the
+    Lagrange term, ``-(E[q] - price E[c])`` (``_OutcomeObjective`` in
+    ``ensel.combine._selection``): the
     choice is the softmax of ``(score - price * cost) / epsilon`` over the observed members
     (``k = 1``) or the relaxed top-k of ``score - price * cost`` (``k > 1``, for a downstream
     step that picks among the answers: a set is worth the best quality among its members),
@@ -717,7 +718,7 @@ class DifferentiableSelector(Combiner):
 
     def _outcome_objective(self, data: _Data, k: int, options: dict[str, Any]
                            ) -> _OutcomeObjective:
-        """Routing's loss (`_OutcomeObjective`); the budget as a mean cost in price units."""
+        """Routing's loss (``_OutcomeObjective``); the budget as a mean cost in price units."""
         costs = self._unit_costs()
         target = None if self.budget_ is None else self.budget_ * float(costs.sum())
         epsilon = float(options.pop("epsilon", OUTCOME_EPSILON)) if k == 1 else 0.0
