@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ensel.cli._options import int_range
+from ensel.cli._options import int_range, parse_budgets
 
 
 def _ks(value: str | None) -> list[int] | None:
@@ -31,18 +31,7 @@ def _ks(value: str | None) -> list[int] | None:
 
 def _budgets(value: str | None) -> list[float] | None:
     """``"0.1,0.5,1"`` → [0.1, 0.5, 1.0], ``"none"`` → []; None stays None."""
-    if value is None:
-        return None
-    if value.strip().lower() in ("none", ""):
-        return []
-    try:
-        out = [float(part) for part in value.split(",")]
-    except ValueError:
-        out = [0.0]
-    if not all(0 < b <= 1 for b in out):
-        raise ValueError(f"--budgets takes numbers in (0, 1], comma-separated, or 'none'. Got "
-                         f"{value!r}.")
-    return out
+    return None if value is None else parse_budgets(value)
 
 
 def _split(values: list[str] | None) -> list[str] | None:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ensel.cli import _options
+
 route_app = typer.Typer(
     name="route",
     help="Routing prompts to LLMs by outcome and cost: fit routers on logged results and "
@@ -33,16 +35,8 @@ def parse_budgets(value: str) -> list[float]:
     >>> parse_budgets("0.25, 0.5"), parse_budgets("none")
     ([0.25, 0.5], [])
     """
-    if value.strip().lower() in ("none", ""):
-        return []
-    try:
-        out = [float(part) for part in value.split(",")]
-    except ValueError:
-        out = [0.0]
-    if not all(0 < b < math.inf for b in out):
-        raise ValueError(f"--budgets takes positive numbers (multiples of the best single "
-                         f"model's cost), comma-separated, or 'none'. Got {value!r}.")
-    return out
+    return _options.parse_budgets(value, high=math.inf,
+                                  unit=" (multiples of the best single model's cost)")
 
 
 def load_split(path: Path, flag: str) -> tuple[Any, list[str]]:
