@@ -271,6 +271,75 @@ class PredictiveRouter(Router):
         return np.stack(cols, axis=1)
 
 
+class WinRateRouter(Router):
+    """RouteLLM-style router for two members: the strong one when it is likely to win.
+
+    A classifier on ``X`` estimates the *win rate* ``P(strong right and weak wrong | x)`` (the
+    strong member: the higher mean training quality, ties to the dearer), from the rows where
+    both outcomes are observed; an input goes to the strong member when its win rate is at
+    least ``cost_weight * (c_strong - c_weak) / c_max``: the threshold on the predicted win
+    rate of RouteLLM (Ong et al., 2024), swept by `routing_curve` through ``cost_weight``.
+
+    Parameters
+    ----------
+    estimator : classifier, optional
+        Default ``LogisticRegression(C=1.0, max_iter=1000)``.
+    cost_weight : float, default=0.0
+
+    Attributes
+    ----------
+    strong_ : int
+        Index of the strong member (the other is the weak one).
+    estimator_ : classifier or float
+        The fitted win-rate classifier (a constant when the training rows hold one class).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import WinRateRouter
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> t = PredictionTable.from_outcomes([[1, 1], [1, 1], [0, 1], [0, 1]], costs=[1, 4], X=X)
+    >>> router = WinRateRouter(cost_weight=0.5).fit(t)
+    >>> router.strong_, router.predict(t).tolist()
+    (1, ['m0', 'm0', 'm1', 'm1'])
+    """
+
+    _needs_inputs: ClassVar[bool] = True
+
+    def __init__(self, estimator: Any = None, *, cost_weight: float = 0.0) -> None:
+        self.estimator = estimator
+        self.cost_weight = cost_weight
+
+    def _fit(self, table: PredictionTable) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        if table.n_members != 2:
+            raise ValueError(f"WinRateRouter routes between two members (weak and strong); the "
+                             f"table has {table.n_members}: {list(table.members)}.")
+        Q = np.asarray(table.P, dtype=np.float64)
+        means, costs = self.mean_quality_, self.mean_cost_
+        self.strong_ = int(np.lexsort((-costs, -means))[0])
+        weak = 1 - self.strong_
+        both = ~np.isnan(Q).any(axis=1)
+        won = ((Q[both, self.strong_] >= 0.5) & (Q[both, weak] < 0.5)).astype(np.int64)
+        if len(np.unique(won)) < 2:
+            self.estimator_: Any = float(won[0]) if len(won) else 0.0
+            return
+        base = (LogisticRegression(C=1.0, max_iter=1000) if self.estimator is None
+                else self.estimator)
+        self.estimator_ = clone(base).fit(np.asarray(table.X, dtype=np.float64)[both], won)
+
+    def _quality(self, table: PredictionTable) -> np.ndarray:
+        X = np.asarray(table.X, dtype=np.float64)
+        est = self.estimator_
+        win = (np.full(len(X), est) if isinstance(est, float)
+               else est.predict_proba(X)[:, list(est.classes_).index(1)])
+        out = np.zeros((len(X), 2))
+        out[:, self.strong_] = win
+        return out
+
+
 class LearnedRouter(Router):
     """Learned router: one network scores every member, trained by ``ensel._training``.
 
@@ -548,7 +617,8 @@ def evaluate_routers(routers: dict[str, Router], train: PredictionTable, test: P
 
     Besides ``routers``, every evaluation holds the *best single* member and the *cheapest*
     one (chosen by training mean quality and cost; one point each) and the *zero router*
-    (RouterBench: the single members' test points, whose hull is every mix of two members).
+    (RouterBench: the single members' test points, whose hull is every mix of two members);
+    with two members and inputs, also the RouteLLM-style `WinRateRouter` (unless given).
     Each entry is scored by `ensel.metrics.routing_scores` against the single members on
     ``test``; with two members APGR and CPT(50%) are added.
 
@@ -598,6 +668,9 @@ def evaluate_routers(routers: dict[str, Router], train: PredictionTable, test: P
                                    test.members),
                "zero router": _points("zero", singles, list(range(test.n_members)),
                                       test.members)}
+    if train.n_members == 2 and train.X is not None and not any(
+            isinstance(r, WinRateRouter) for r in routers.values()):
+        routers = {**routers, "win rate (RouteLLM)": WinRateRouter()}
     for name, router in routers.items():
         results[name] = _router_entry(router, train, test, missing, cost_weights)
     strong = int(np.argmax(singles[:, 1])) if test.n_members == 2 else None
