@@ -119,6 +119,28 @@ def test_measured_costs_are_seconds_per_row(iris) -> None:
     assert min(abs(model.last_cost_["cost_per_input"] - c) for c in model.costs_) < 1e-12
 
 
+class StallsOnce(Counting):
+    """A member whose second call (the first timed one) stalls for 0.2 s: a busy machine."""
+
+    def predict_proba(self, X):
+        if len(self.log) == 1:
+            import time
+
+            time.sleep(0.2)
+        return super().predict_proba(X)
+
+
+def test_measured_costs_ignore_a_one_off_stall(iris) -> None:
+    log: list = []
+    X, y = iris[0][:50], iris[1][:50]
+    stalls = StallsOnce(GaussianNB(), log, "m0").fit(X, y)
+    model = SelectiveEnsemble([("m0", stalls), ("m1", GaussianNB().fit(X, y))], BestSingle(),
+                              costs="measured").fit(iris[0][50:], iris[1][50:])
+    rows = len(iris[0][50:]) * 0.25            # the selection part the members are timed on
+    assert len(log) == 4                         # its predictions, then three timed rounds
+    assert model.costs_[0] < 0.05 / rows         # the stall (0.2 s) is not the cost
+
+
 @pytest.mark.parametrize("combiner", [Cascade(budget=0.4, validation_fraction=0.4),
                                       DifferentiableSelector(budget=0.4, max_epochs=20)])
 def test_measured_costs_weigh_the_members_run(iris, combiner) -> None:
