@@ -152,3 +152,13 @@ def test_auto_leaves_out_the_fixed_policy_when_it_does_not_apply():
         DifferentiableSelector(budget=0.5, policy="fixed", max_epochs=3).fit(train)
     with pytest.raises(ValueError, match=r"a budget of at least one member \(1/M = 0.167\)"):
         DifferentiableSelector(budget=0.1, policy="fixed").fit(specialists_table(100, 0))
+
+
+def test_save_load_keeps_the_fixed_policy(tmp_path):
+    train = specialists_table(600, 0)
+    sel = DifferentiableSelector(budget=0.34, policy="fixed", random_state=0, **FAST).fit(train)
+    back = DifferentiableSelector.load(sel.save(tmp_path / "sel"))
+    assert back.policy_ == "fixed" and back.k_ == 2 and back.threshold_ is None
+    assert back.budget_ == pytest.approx(0.34)
+    np.testing.assert_array_equal(back.select(train), sel.select(train))
+    np.testing.assert_allclose(back.predict_proba(train), sel.predict_proba(train), atol=1e-7)
