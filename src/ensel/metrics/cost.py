@@ -144,14 +144,17 @@ def cost_fraction(selection: Any, *, costs: Any = None, threshold: float = 0.0) 
     return float((chosen * full).sum() / full.sum())
 
 
-def _check_curve(costs: Any, scores: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_curve(costs: Any, scores: Any, owner: str, what: str = "scores"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A cost-score curve (the score array named ``what`` in errors): 1-D, same length,
+    finite, as float64. Shared with `ensel.metrics.routing`."""
     x = _numeric(costs, "costs")
-    s = _numeric(scores, "scores")
+    s = _numeric(scores, what)
     if x.ndim != 1 or s.shape != x.shape or len(x) == 0:
-        raise ValueError(f"{owner} needs 1-D costs and scores of the same length >= 1; got "
+        raise ValueError(f"{owner} needs 1-D costs and {what} of the same length >= 1; got "
                          f"shapes {x.shape} and {s.shape}.")
     check_finite(x, "costs")
-    check_finite(s, "scores")
+    check_finite(s, what)
     return x.astype(np.float64), s.astype(np.float64)
 
 

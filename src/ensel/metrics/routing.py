@@ -17,10 +17,10 @@ import numpy as np
 from ensel._validation import (
     _numeric,
     check_choice,
-    check_finite,
     check_real,
     check_real_param,
 )
+from ensel.metrics.cost import _check_curve
 
 __all__ = ["aiq_score", "apgr_score", "cost_to_match", "cpt_score", "quality_at_cost",
            "routing_quality", "routing_scores", "zero_router_hull"]
@@ -29,14 +29,7 @@ MISSING = ("raise", "zero", "ignore")
 
 
 def _check_points(costs: Any, qualities: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
-    x = _numeric(costs, "costs")
-    q = _numeric(qualities, "qualities")
-    if x.ndim != 1 or q.shape != x.shape or len(x) == 0:
-        raise ValueError(f"{owner} needs 1-D costs and qualities of the same length >= 1; got "
-                         f"shapes {x.shape} and {q.shape}.")
-    check_finite(x, "costs")
-    check_finite(q, "qualities")
-    return x.astype(np.float64), q.astype(np.float64)
+    return _check_curve(costs, qualities, owner, "qualities")
 
 
 def routing_quality(quality: Any, choice: Any, *, costs: Any = None,
