@@ -5,6 +5,7 @@ Every message names the argument or member, the rule, the offending value and wh
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Integral, Number, Real
 from typing import Any
@@ -337,6 +338,30 @@ def check_int_param(value: Any, name: str, owner: str, *, low: int,
             f"{span}. Got {value!r} instead."
         )
     return int(value)
+
+
+def check_budget_params(budget: Any, max_cost: Any, owner: str, where: str | None = None
+                        ) -> None:
+    """Exactly one of ``budget`` (a share of the pool's cost, in (0, 1]) and ``max_cost`` (a
+    mean cost per input, > 0 and finite); ``where`` names the call in the error (default
+    ``owner``).
+
+    Examples
+    --------
+    >>> check_budget_params(0.3, None, "Cascade")
+    >>> check_budget_params(None, None, "Cascade")   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Cascade needs exactly one of 'budget' and 'max_cost'. Got budget=None, ...
+    """
+    if (budget is None) == (max_cost is None):
+        raise ValueError(f"{where or owner} needs exactly one of 'budget' and 'max_cost'. Got "
+                         f"budget={budget!r}, max_cost={max_cost!r} instead.")
+    if budget is not None:
+        check_real_param(budget, "budget", owner, low=0.0, high=1.0, include_low=False)
+    else:
+        check_real_param(max_cost, "max_cost", owner, low=0.0, high=math.inf,
+                         include_low=False, include_high=False)
 
 
 def check_real_param(value: Any, name: str, owner: str, *, low: float, high: float,

@@ -119,15 +119,7 @@ class Cascade(Combiner):
     # ------------------------------------------------------------------ fit
     def _check_params(self, table: PredictionTable) -> None:
         name = type(self).__name__
-        if (self.budget is None) == (self.max_cost is None):
-            raise ValueError(f"{name} needs exactly one of 'budget' and 'max_cost'. Got "
-                             f"budget={self.budget!r}, max_cost={self.max_cost!r} instead.")
-        if self.budget is not None:
-            V.check_real_param(self.budget, "budget", name, low=0.0, high=1.0,
-                               include_low=False)
-        else:
-            V.check_real_param(self.max_cost, "max_cost", name, low=0.0, high=np.inf,
-                               include_low=False, include_high=False)
+        V.check_budget_params(self.budget, self.max_cost, name)
         V.check_choice(self.combine, "combine", name, ("stacking", "mean"))
         V.check_choice(self.order, "order", name, ("accuracy_per_cost", "table"))
         V.check_real_param(self.validation_fraction, "validation_fraction", name, low=0.0,
@@ -301,14 +293,7 @@ class Cascade(Combiner):
         out = copy.copy(self)
         out.budget, out.max_cost = budget, max_cost
         name = type(self).__name__
-        if (budget is None) == (max_cost is None):
-            raise ValueError(f"{name}.at_budget needs exactly one of 'budget' and 'max_cost'. "
-                             f"Got budget={budget!r}, max_cost={max_cost!r} instead.")
-        if budget is not None:
-            V.check_real_param(budget, "budget", name, low=0.0, high=1.0, include_low=False)
-        else:
-            V.check_real_param(max_cost, "max_cost", name, low=0.0, high=np.inf,
-                               include_low=False, include_high=False)
+        V.check_budget_params(budget, max_cost, name, f"{name}.at_budget")
         out._calibrate_validation()
         return out
 

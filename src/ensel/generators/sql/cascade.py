@@ -154,15 +154,7 @@ class SQLCascade(BaseEstimator):
 
     # ------------------------------------------------------------------ parameters
     def _check_budget(self, budget: Any, max_cost: Any, where: str) -> None:
-        if (budget is None) == (max_cost is None):
-            raise ValueError(f"{where} needs exactly one of 'budget' and 'max_cost'. Got "
-                             f"budget={budget!r}, max_cost={max_cost!r} instead.")
-        name = type(self).__name__
-        if budget is not None:
-            V.check_real_param(budget, "budget", name, low=0.0, high=1.0, include_low=False)
-        else:
-            V.check_real_param(max_cost, "max_cost", name, low=0.0, high=np.inf,
-                               include_low=False, include_high=False)
+        V.check_budget_params(budget, max_cost, type(self).__name__, where)
 
     def _check_costs(self, systems: Sequence[str]) -> np.ndarray:
         if self.costs is None:
