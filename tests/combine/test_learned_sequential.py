@@ -127,6 +127,20 @@ def test_policy_errors(params, match):
         DifferentiableSelector(**params).fit(specialists_table(100, 0))
 
 
+def test_run_sequential_checks_its_inputs():
+    train = specialists_table(300, 0)
+    sel = DifferentiableSelector(budget=0.5, policy="sequential", max_epochs=3).fit(train)
+    fetch = lambda j, rows: np.asarray(train.P)[rows, j]  # noqa: E731
+    with pytest.raises(ValueError, match=r"needs the inputs X of shape \(3, 3\); got None"):
+        sel.run_sequential(3, fetch)
+    with pytest.raises(ValueError, match=r"X of shape \(3, 3\); got \(3, 2\)"):
+        sel.run_sequential(3, fetch, X=train.X[:3, :2])
+    X = np.array(train.X[:3], dtype=float)
+    X[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"X has NaN or infinite values \(first in row 1\)"):
+        sel.run_sequential(3, fetch, X=X)
+
+
 def test_run_sequential_refuses_the_gates():
     train = specialists_table(300, 0)
     sel = DifferentiableSelector(budget=0.5, policy="gates", max_epochs=3).fit(train)

@@ -67,3 +67,25 @@ def test_cost_to_reach_bad_tolerance():
         cost_to_reach([0.1], [0.5], 0.5, tolerance=-1.0)
     with pytest.raises(ValueError, match=r"'target' argument of cost_to_reach must be a finite"):
         cost_to_reach([0.1], [0.5], float("nan"))
+
+
+def test_exit_threshold_by_hand_and_its_errors():
+    from ensel.metrics.cost import exit_stages, exit_threshold
+
+    conf = np.array([[0.9, 1.0], [0.5, 1.0], [0.7, 1.0]])
+    spent = np.array([[1.0, 2.0]] * 3)
+    assert exit_threshold(conf, spent, 1.0) == (0.5, True)          # every row after one
+    assert exit_threshold(conf, spent, 1.34) == (0.7, True)         # one row runs on
+    assert exit_threshold(conf, spent, 2.0) == (np.inf, True)       # the whole run fits
+    assert exit_threshold(conf, spent, 0.5) == (-np.inf, False)     # nothing fits
+    np.testing.assert_array_equal(exit_stages(conf, 0.7), [0, 1, 0])
+    with pytest.raises(ValueError, match=r"exit_threshold needs conf of shape \[N, S\]"):
+        exit_threshold(conf[0], spent[0], 1.0)
+    with pytest.raises(ValueError, match=r"conf and spent of the same shape"):
+        exit_threshold(conf, spent[:2], 1.0)
+    with pytest.raises(ValueError, match=r"exit_threshold: conf has NaN \(first in row 1\)"):
+        exit_threshold(np.where(conf == 0.5, np.nan, conf), spent, 1.0)
+    with pytest.raises(ValueError, match=r"'target' argument of exit_threshold must be a finite"):
+        exit_threshold(conf, spent, float("nan"))
+    with pytest.raises(ValueError, match=r"exit_stages needs a number .* as threshold"):
+        exit_stages(conf, None)

@@ -981,10 +981,14 @@ class DifferentiableSelector(Combiner):
                              f"on features='inputs'; this selector has policy_="
                              f"{getattr(self, 'policy_', 'gates')!r}, features_="
                              f"{self.features_!r}.")
-        if X is None or len(X) != n_samples:
-            raise ValueError(f"{type(self).__name__}.run_sequential needs the inputs X of the "
-                             f"{n_samples} rows.")
-        X = np.asarray(X, dtype=np.float32)
+        X = None if X is None else np.asarray(X, dtype=np.float32)
+        if X is None or X.shape != (n_samples, self.n_features_in_):
+            raise ValueError(f"{type(self).__name__}.run_sequential needs the inputs X of shape "
+                             f"({n_samples}, {self.n_features_in_}); got "
+                             f"{None if X is None else X.shape}.")
+        if not np.isfinite(X).all():
+            raise ValueError(f"{type(self).__name__}.run_sequential: X has NaN or infinite "
+                             f"values (first in row {int(np.argwhere(~np.isfinite(X))[0, 0])}).")
         F = torch.from_numpy((X - self.feature_mean_) / self.feature_scale_)
         with torch.no_grad():
             scores, w = self.net_(F)

@@ -235,9 +235,26 @@ def exit_stages(conf: np.ndarray, threshold: float) -> np.ndarray:
 
     ``conf[N, S]`` is the confidence after each stage; returns ints ``[N]``.
     """
-    confident = np.asarray(conf) >= threshold
+    conf = _check_stages(conf, "conf", "exit_stages")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
+            or np.isnan(threshold):
+        raise ValueError(f"exit_stages needs a number (or +-inf) as threshold; got "
+                         f"{threshold!r}.")
+    confident = conf >= threshold
     confident[:, -1] = True
     return np.argmax(confident, axis=1)
+
+
+def _check_stages(values: Any, name: str, owner: str) -> np.ndarray:
+    """``[N, S]`` with ``N, S >= 1`` and no NaN, as float64."""
+    out = _numeric(values, name)
+    if out.ndim != 2 or 0 in out.shape:
+        raise ValueError(f"{owner} needs {name} of shape [N, S] (rows x stages, both >= 1); "
+                         f"got shape {out.shape}.")
+    if np.isnan(out).any():
+        row = int(np.argwhere(np.isnan(out))[0, 0])
+        raise ValueError(f"{owner}: {name} has NaN (first in row {row}).")
+    return out.astype(np.float64)
 
 
 def exit_threshold(conf: np.ndarray, spent: np.ndarray, target: float) -> tuple[float, bool]:
@@ -257,6 +274,13 @@ def exit_threshold(conf: np.ndarray, spent: np.ndarray, target: float) -> tuple[
     >>> exit_threshold(conf, spent, 1.5)         # the confident row exits, the other runs on
     (0.9, True)
     """
+    conf = _check_stages(conf, "conf", "exit_threshold")
+    spent = _check_stages(spent, "spent", "exit_threshold")
+    if spent.shape != conf.shape:
+        raise ValueError(f"exit_threshold needs conf and spent of the same shape [N, S]; got "
+                         f"{conf.shape} and {spent.shape}.")
+    check_finite(spent, "spent")
+    target = check_real(target, "target", "exit_threshold")
     target *= 1 + 1e-9
     rows = np.arange(len(conf))
 
