@@ -176,3 +176,22 @@ def test_save_load_keeps_the_fixed_policy(tmp_path):
     assert back.budget_ == pytest.approx(0.34)
     np.testing.assert_array_equal(back.select(train), sel.select(train))
     np.testing.assert_allclose(back.predict_proba(train), sel.predict_proba(train), atol=1e-7)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("policy_", "greedy", r"'policy_' must be one of \('gates', 'sequential', 'fixed', 'route'\)"),
+    ("price_", -1.0, r"'price_' must be a finite number >= 0; got -1.0"),
+    ("member_costs_", [1.0, 2.0], r"'member_costs_' must be 6 finite costs >= 0"),
+])
+def test_load_validates_the_policy_state(tmp_path, key, value, match):
+    import json
+
+    train = specialists_table(300, 0)
+    DifferentiableSelector(budget=0.5, policy="sequential", max_epochs=3).fit(train).save(
+        tmp_path / "sel")
+    config_path = tmp_path / "sel" / "config.json"
+    config = json.loads(config_path.read_text())
+    config[key] = value
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=match):
+        DifferentiableSelector.load(tmp_path / "sel")

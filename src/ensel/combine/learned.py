@@ -1175,10 +1175,7 @@ class DifferentiableSelector(Combiner):
         self.threshold_ = None if threshold is None else float(threshold[0])
         self.budget_ = config.get("budget_")
         self.first_member_ = config.get("first_member_")
-        self.policy_ = config.get("policy_", "gates")
-        self.price_ = float(config.get("price_", 0.0))
-        self.member_costs_ = np.asarray(config.get("member_costs_") or
-                                        np.ones(len(config["members_"])), dtype=np.float64)
+        self.policy_, self.price_, self.member_costs_ = _read_policy(config, path)
         self.validation_cost_ = config.get("validation_cost_")
         if (self.budget_ is not None and self.threshold_ is None
                 and self.policy_ not in ("fixed", "route")):
@@ -1249,6 +1246,27 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ValueError(f"{config_path} has format version {config.get('version')!r}; this "
                          f"ensel reads versions 1 and {_FORMAT_VERSION}.")
     return config
+
+
+def _read_policy(config: dict[str, Any], path: Path) -> tuple[str, float, np.ndarray]:
+    """``policy_``, ``price_`` and ``member_costs_`` of a saved selector, checked (older saves
+    have none: the gates, price 0, unit costs)."""
+    where = path / "config.json"
+    policy = config.get("policy_", "gates")
+    kept = (*POLICIES[1:], "route")                  # "route": fitted on an outcome table
+    if policy not in kept:
+        raise ValueError(f"{where}: 'policy_' must be one of {kept}; got {policy!r}.")
+    price = config.get("price_", 0.0)
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or not (
+            math.isfinite(price) and price >= 0):
+        raise ValueError(f"{where}: 'price_' must be a finite number >= 0; got {price!r}.")
+    n = len(config["members_"])
+    costs = config.get("member_costs_")
+    costs = np.ones(n) if costs is None else np.asarray(costs, dtype=np.float64)
+    if costs.shape != (n,) or not np.isfinite(costs).all() or (costs < 0).any():
+        raise ValueError(f"{where}: 'member_costs_' must be {n} finite costs >= 0 (one per "
+                         f"member); got {config.get('member_costs_')!r}.")
+    return policy, float(price), costs
 
 
 def _current_params(params: dict[str, Any], where: Path) -> dict[str, Any]:
