@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from ensel import DifferentiableSelector, PredictionTable
-from ensel.combine._selection import cost_share, member_costs, prefix_mask, run_order, stage_outputs
+from ensel.combine._selection import (
+    cost_share,
+    exit_confidence,
+    member_costs,
+    prefix_mask,
+    run_order,
+    stage_outputs,
+)
 
 from .test_learned_budget import FAST, escalation_table, specialists_table
 
@@ -195,3 +202,13 @@ def test_load_validates_the_policy_state(tmp_path, key, value, match):
     config_path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match=match):
         DifferentiableSelector.load(tmp_path / "sel")
+
+
+def test_exit_confidence_separates_rows_whose_top_probability_rounds_to_one():
+    logits = torch.tensor([[40.0, 0.0, 0.0], [30.0, 0.0, 0.0], [1.0, 0.0, 0.0]],
+                          dtype=torch.float64)
+    proba = torch.softmax(logits, 1)
+    assert proba[0, 0].float() == proba[1, 0].float() == 1.0      # tied in float32
+    conf = exit_confidence(proba)
+    assert conf[0] > conf[1] > conf[2]
+    np.testing.assert_allclose(conf[2], -np.log(1 - proba[2, 0].item()))
