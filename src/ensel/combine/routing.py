@@ -492,12 +492,15 @@ class _OutcomeLoss:
         return None
 
     def _loss(self, net: Any, rows: np.ndarray) -> Any:
+        import torch
         import torch.nn.functional as F
 
-        r = np.asarray(rows)
-        logits = net(self.X[r])
-        bce = F.binary_cross_entropy_with_logits(logits, self.Q[r], reduction="none")
-        return (bce * self.seen[r]).sum() / self.seen[r].sum().clamp(min=1.0)
+        r = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        seen = self.seen.index_select(0, r)
+        logits = net(self.X.index_select(0, r))
+        bce = F.binary_cross_entropy_with_logits(logits, self.Q.index_select(0, r),
+                                                 reduction="none")
+        return (bce * seen).sum() / seen.sum().clamp(min=1.0)
 
     def loss(self, model: Any, rows: np.ndarray, noise: Any, generator: Any) -> Any:
         return self._loss(model, rows)
