@@ -71,3 +71,55 @@ def test_max_fit_rows_fits_on_a_sample_and_transforms_every_prompt():
         PromptFeatures(max_fit_rows=None).fit(prompts).vectorizers_[0].vocabulary_)
     with pytest.raises(ValueError, match="'max_fit_rows' parameter of PromptFeatures"):
         PromptFeatures(max_fit_rows=0).fit(prompts)
+
+
+MIXED = ["The  Quick\tbrown fox,\n\njumps!", "naïve café: a b", "x", "Über  ALLES über alles",
+         "def f(x):\n    return x + 1"]
+
+
+@pytest.mark.parametrize("ngrams", [(2, 5), (3, 5), (1, 1)])
+def test_char_tfidf_is_scikit_learns_char_wb_tfidf(ngrams):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from ensel.text import _CharTfidf
+
+    ours = _CharTfidf(ngrams, max_features=10**6)
+    ref = TfidfVectorizer(analyzer="char_wb", ngram_range=ngrams, sublinear_tf=True)
+    A, B = ours.fit_transform(MIXED), ref.fit_transform(MIXED)
+    assert ours.vocabulary_ == ref.vocabulary_ and A.dtype == np.float32
+    np.testing.assert_allclose(A.toarray(), B.toarray(), atol=1e-6)
+    # unseen tokens, a prompt with none, a short word: as scikit-learn's transform
+    new = ["a QUICK unseen brownish fox", "", "   \n ", "x y z", MIXED[1]]
+    np.testing.assert_allclose(ours.transform(new).toarray(), ref.transform(new).toarray(),
+                               atol=1e-6)
+
+
+def test_char_vocabulary_keeps_the_most_frequent_ngrams_ties_alphabetically():
+    from ensel.text import _CharTfidf
+
+    f = _CharTfidf((2, 2), max_features=3)
+    X = f.fit_transform(["ab ab", "cd"])       # ' a', 'ab', 'b ' twice; ' c', 'cd', 'd ' once
+    assert f.vocabulary_ == {" a": 0, "ab": 1, "b ": 2}
+    assert X.shape == (2, 3) and X[1].nnz == 0
+    f = _CharTfidf((2, 2), max_features=4)
+    f.fit_transform(["ab ab", "cd"])
+    assert f.vocabulary_ == {" a": 0, " c": 1, "ab": 2, "b ": 3}
+
+
+def test_features_are_float32_throughout_and_zero_for_empty_prompts():
+    f = PromptFeatures(n_components=3).fit(MIXED)
+    assert [v.transform(MIXED).dtype for v in f.vectorizers_] == [np.float32, np.float32]
+    X = f.transform(["", "  \t"])
+    assert X.shape == (2, 3) and X.dtype == np.float32 and not X.any()
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("char_ngrams", (5, 2), r"'char_ngrams\[1\]' parameter of PromptFeatures must be an int >= 5"),
+    ("char_ngrams", (0, 3), r"'char_ngrams\[0\]' parameter of PromptFeatures must be an int >= 1"),
+    ("word_ngrams", 2, r"'word_ngrams' parameter of PromptFeatures must be a pair"),
+    ("word_ngrams", (1, 2, 3), r"'word_ngrams' parameter of PromptFeatures must be a pair"),
+    ("char_ngrams", "25", r"'char_ngrams' parameter of PromptFeatures must be a pair"),
+])
+def test_bad_ngram_ranges(param, value, match):
+    with pytest.raises(ValueError, match=match):
+        PromptFeatures(**{param: value}).fit(PROMPTS)
