@@ -17,6 +17,12 @@ cost`` over the routers' ``cost_weight`` grid from that one fit (`Differentiable
 scored like the routers. The budget section fits it with ``max_cost`` = half the best single
 model's train cost (best chosen on train) and reports the test quality and cost it reaches.
 
+``ensel answer cascade`` is `ensel.combine.routing.AnswerCascade` (the tables carry each
+model's normalised answer, `ensel.datasets.response_answer`): a committee of cheaper models,
+and one dearer model called only when the committee disagrees; its curve is its training
+front's plans over the same grid, its cost every call made. The budget section also fits it
+with the selector's ``max_cost``.
+
 ``--scale N`` times features, fit and select of every router on N distinct two-question
 prompts made from the shipped rows (`scale_table` says how), in wall and CPU seconds.
 
@@ -39,7 +45,7 @@ import numpy as np
 
 TASKS = ("arc_challenge", "mbpp")
 ROUTERS = ("best single", "cheapest", "zero router", "oracle", "knn", "predictive",
-           "ensel learned", "ensel selector")
+           "ensel learned", "ensel selector", "ensel answer cascade")
 SELECTOR_SHARE = 0.5
 """The budgeted selector's ``max_cost``: this share of the best single model's train cost."""
 
@@ -115,7 +121,7 @@ def budget_lines(task: str, seeds: Sequence[int], max_rows: int | None,
     """The selector fitted with ``max_cost`` = `SELECTOR_SHARE` of the best single model's
     train cost: its test quality and cost beside that model's, per seed."""
     from ensel._training import threads
-    from ensel.combine.routing import _member_means
+    from ensel.combine.routing import AnswerCascade, _member_means
     from ensel.metrics import routing_quality
 
     train, test = load(task, max_rows)
@@ -132,11 +138,18 @@ def budget_lines(task: str, seeds: Sequence[int], max_rows: int | None,
         rows.append((q, c / best_c, selector.validation_cost_ * float(
             train.cost_matrix().sum(1).mean()) / float(train_cost[best])))
     q, c, v = np.array(rows).T
+    cascade = AnswerCascade(max_cost=SELECTOR_SHARE * float(train_cost[best])).fit(train)
+    choice, calls = cascade._decide(test, None, None)
+    cq = routing_quality(Q, choice, missing="zero")[0]
+    committee, fallback = cascade.plan()
+    plan = " + ".join(test.members[m] for m in committee) or "none"
     return [f"- {task}: max_cost = {SELECTOR_SHARE:g} x {test.members[best]}'s train cost; "
             f"that model on test: quality {best_q:.3f}. Selector on test (seeds "
             f"{seeds[0]}-{seeds[-1]}): quality {q.mean():.3f} ± {q.std():.3f} at "
             f"{c.mean():.2f} ± {c.std():.2f} of its test cost (calibrated on the validation part: "
-            f"about {v.mean():.2f} of its train cost)."]
+            f"about {v.mean():.2f} of its train cost). Answer cascade (committee {plan}, "
+            f"else {test.members[fallback]}): quality {cq:.3f} at "
+            f"{float((calls * C).sum(axis=1).mean()) / best_c:.2f} of its test cost."]
 
 
 def summarise(records: list[dict[str, Any]], singles_by_task: dict[str, Any]) -> str:

@@ -29,7 +29,8 @@ def test_bench_routing_prints_the_table(tmp_path, capsys: pytest.CaptureFixture[
     assert "- mbpp: max_cost = 0.5 x " in out                # the budgeted selector's line
     records = {r["router"]: r for r in json.loads(out_json.read_text())}
     assert set(records) == {"best single", "cheapest", "oracle", "zero router", "knn",
-                            "predictive", "ensel learned", "ensel selector"}
+                            "predictive", "ensel learned", "ensel selector",
+                            "ensel answer cascade"}
     assert "| best single (claude-instant-v1) |" in out    # the best on the 60 train rows
     # the oracle closes the whole gap and beats every router; the zero router is the hull
     assert records["oracle"]["aiq"] >= max(r["aiq"] for r in records.values())

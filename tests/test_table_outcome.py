@@ -97,3 +97,64 @@ def test_routerbench_csv_layout_and_errors(tmp_path):
         load_routerbench("nope")
     with pytest.raises(ValueError, match="'split' parameter of load_routerbench"):
         load_routerbench("mbpp", "dev")
+
+
+# ---------------------------------------------------------------- answers
+ANSWERS = [["A", "A", "b"], [None, "x", ""], [1.5, float("nan"), 1.5]]
+
+
+def test_answers_are_coded_per_row_and_follow_slicing():
+    table = _table(answers=ANSWERS)
+    assert table.answers.dtype == np.int32
+    assert table.answers.tolist() == [[0, 0, 1], [-1, 0, -1], [0, -1, 0]]
+    sub = table[[2, 0]].select_members(["c", "a"])
+    assert sub.answers.tolist() == [[0, 0], [1, 0]]
+    codes = _table(answers=np.array([[7, 7, -3], [0, 1, 2], [5, 5, 5]])).answers
+    assert codes.tolist() == [[0, 0, -1], [0, 1, 2], [0, 0, 0]]     # codes given: re-coded
+    assert _table().answers is None
+
+
+def test_bad_answers_are_refused():
+    with pytest.raises(ValueError, match=r"'answers' must have shape \(3, 3\)"):
+        _table(answers=[["A", "B"]])
+    bad = [["A", "A", "b"], [["list"], "x", "y"], ["a", "b", "c"]]
+    with pytest.raises(ValueError, match="member 'a': the answer in row 1 is a list"):
+        _table(answers=np.array(bad, dtype=object))
+
+
+def test_answers_save_load_and_corrupt_file(tmp_path):
+    table = _table(answers=ANSWERS)
+    folder = table.save(tmp_path / "t")
+    back = PredictionTable.load(folder)
+    assert back.answers.tolist() == table.answers.tolist()
+    _table().save(folder)                               # saved over: answers.npy goes
+    assert PredictionTable.load(folder).answers is None and not (folder / "answers.npy").exists()
+    table.save(folder)
+    np.save(folder / "answers.npy", np.full((3, 3), -2))
+    with pytest.raises(ValueError, match=r"answers\.npy: answer groups must be >= -1"):
+        PredictionTable.load(folder)
+    np.save(folder / "answers.npy", np.zeros((2, 3), dtype=np.int32))
+    with pytest.raises(ValueError, match=r"answers\.npy: answer groups must be an integer "
+                                         r"array of shape \(3, 3\)"):
+        PredictionTable.load(folder)
+
+
+def test_classification_table_with_answers_file_is_refused(tmp_path):
+    table = PredictionTable.from_arrays(np.full((2, 2, 2), 0.5), y=[0, 1])
+    folder = table.save(tmp_path / "c")
+    np.save(folder / "answers.npy", np.zeros((2, 2), dtype=np.int32))
+    with pytest.raises(ValueError, match="only an outcome table has answers"):
+        PredictionTable.load(folder)
+
+
+def test_routerbench_answers_from_responses():
+    from ensel.datasets import response_answer
+
+    table, _ = load_routerbench("arc_challenge", "test")
+    assert table.answers.shape == (445, 11) and (table.answers >= 0).all()
+    # at most five distinct answers on a row (four letters, the odd refusal); all eleven
+    # models agree on 145 of the 445 questions once "A\n", "A)" and "A" are one answer
+    assert int(table.answers.max()) == 4 and int((table.answers.max(axis=1) == 0).sum()) == 145
+    assert [response_answer(t) for t in ["['A\\n']", "['A)']", " a. ", "[]", "['']"]] == [
+        "a", "a", "a", "", ""]
+    assert response_answer("['I don\\'t know']") == "i don't know"

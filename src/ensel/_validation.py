@@ -647,3 +647,45 @@ def check_costs(costs: Any, n_rows: int, members: Sequence[str], *, row_offset: 
         raise ValueError(f"'{what}' of row {r + row_offset} are all zero; on every input at "
                          f"least one member must cost more than 0.")
     return arr
+
+
+def check_answers(answers: Any, n_rows: int, members: Sequence[str]) -> np.ndarray:
+    """Answer groups ``[N, M]`` int32 from the members' answers (outcome tables).
+
+    ``answers`` holds, per input and member, the answer given: any values compared by
+    equality (strings, numbers), with None, NaN or ``""`` for no answer -- or integer codes
+    already (members with the same code ``>= 0`` on a row agree; negative: no answer). The
+    result codes each row's distinct answers ``0, 1, ...`` in member order, ``-1`` for none.
+    """
+    arr = np.asarray(answers)
+    if arr.shape != (n_rows, len(members)):
+        raise ValueError(f"'answers' must have shape ({n_rows}, {len(members)}) (one per input "
+                         f"and member); got shape {arr.shape}.")
+    if arr.dtype.kind in "iu":
+        none = arr < 0
+    else:
+        arr = arr.astype(object)
+        none = np.array([[a is None or (isinstance(a, float) and a != a) or
+                          (isinstance(a, str) and not a) for a in row] for row in arr],
+                        dtype=bool).reshape(arr.shape)
+    codes = np.full(arr.shape, -1, dtype=np.int32)
+    for n in range(n_rows):
+        seen: dict[Any, int] = {}
+        for m in np.flatnonzero(~none[n]):
+            try:
+                codes[n, m] = seen.setdefault(arr[n, m], len(seen))
+            except TypeError:
+                raise ValueError(f"member {members[m]!r}: the answer in row {n} is a "
+                                 f"{type(arr[n, m]).__name__}, which cannot be compared; give "
+                                 f"strings, numbers or integer codes.") from None
+    return codes
+
+
+def check_answer_groups(codes: np.ndarray, n_rows: int, n_members: int) -> None:
+    """Saved answer groups: an integer ``[N, M]`` array, every code ``>= -1``."""
+    if not np.issubdtype(codes.dtype, np.integer) or codes.shape != (n_rows, n_members):
+        raise ValueError(f"answer groups must be an integer array of shape ({n_rows}, "
+                         f"{n_members}); got {codes.dtype} of shape {codes.shape}.")
+    if codes.size and int(codes.min()) < -1:
+        raise ValueError(f"answer groups must be >= -1 (-1: no answer); got "
+                         f"{int(codes.min())}.")

@@ -162,7 +162,9 @@ def load_routerbench(name: str | Path, split: str = "train") -> tuple[Any, list[
     -------
     table : PredictionTable
         Task ``"outcome"``: quality ``[N, M]`` (NaN where the file is empty), costs ``[N, M]``
-        (the file's cost of each call), no ``X`` (features come from the prompts).
+        (the file's cost of each call), no ``X`` (features come from the prompts), and
+        ``answers`` when the file has a ``MODEL|response`` column for every model (each
+        response's `response_answer`; the shipped tasks have them).
     prompts : list of str, length N
 
     Raises
@@ -200,7 +202,48 @@ def load_routerbench(name: str | Path, split: str = "train") -> tuple[Any, list[
     quality = _number_columns(path, header, rows, [f"{m}|correct" for m in members], True)
     costs = _number_columns(path, header, rows, [f"{m}|cost" for m in members], False)
     prompts = [row[header.index("prompt")] for row in rows]
-    return PredictionTable.from_outcomes(quality, costs=costs, members=members), prompts
+    answers = None
+    if all(f"{m}|response" in header for m in members):
+        idx = [header.index(f"{m}|response") for m in members]
+        answers = [[response_answer(row[k] if k < len(row) else "") for k in idx]
+                   for row in rows]
+    return PredictionTable.from_outcomes(quality, costs=costs, members=members,
+                                         answers=answers), prompts
+
+
+def response_answer(text: str) -> str:
+    """The answer in a logged response, normalised so that equal answers compare equal.
+
+    RouterBench logs a response as the repr of a list of strings (``"['B\\n']"``); its
+    first string is taken. Then surrounding whitespace, quotes and trailing ``)``, ``.``,
+    ``:`` are stripped and the case folded, so ``"B)"``, ``" b\\n"`` and ``"B."`` agree.
+    An empty result means no answer.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from ensel.datasets import response_answer
+    >>> [response_answer(t) for t in ["['B\\\\n']", "['B)']", "b.", "['']"]]
+    ['b', 'b', 'b', '']
+    """
+    import ast
+
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            value = ast.literal_eval(text)         # literals only: never runs code
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = [text[1:-1]]                  # not a list literal: drop the brackets
+        if isinstance(value, list):
+            text = str(value[0]) if value else ""
+    return text.strip().strip("'\"").rstrip(").:").strip().casefold()
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -15,7 +15,7 @@ FORMAT = "ensel.PredictionTable"
 FORMAT_VERSION = 1
 HEADER = "table.json"
 #: The files of a saved table; other files in its folder are kept when it is saved over.
-TABLE_FILES = (HEADER, "P.npy", "y.npy", "X.npy", "costs.npy")
+TABLE_FILES = (HEADER, "P.npy", "y.npy", "X.npy", "costs.npy", "answers.npy")
 #: Bytes of rows checked at a time when a saved table is loaded (memory-mapped tables too).
 CHECK_CHUNK_BYTES = 1 << 26
 
@@ -42,6 +42,10 @@ class PredictionTable:
     costs : ndarray of shape (M,) or (N, M), optional
         What running each member costs (seconds, FLOPs, dollars...), per member or per input
         and member; ``None`` means one unit per member. `cost_matrix` gives ``[N, M]``.
+    answers : ndarray of shape (N, M), int32, optional
+        Outcome tables only: which members gave the same answer to an input (the same code
+        ``>= 0`` on a row), ``-1`` where a member gave none (`from_outcomes`); what
+        `ensel.combine.routing.AnswerCascade` reads to stop when members agree.
 
     Use the constructors (`from_arrays`, `from_estimators`, `from_frames`, `load`): they
     validate. The constructor itself trusts its arguments.
@@ -60,7 +64,7 @@ class PredictionTable:
 
     def __init__(self, P: np.ndarray, y: np.ndarray | None, X: np.ndarray | None,
                  members: list[str], classes: np.ndarray | None, task: str, *,
-                 costs: np.ndarray | None = None) -> None:
+                 costs: np.ndarray | None = None, answers: np.ndarray | None = None) -> None:
         self.P = P
         self.y = y
         self.X = X
@@ -68,6 +72,7 @@ class PredictionTable:
         self.classes = classes
         self.task = task
         self.costs = costs
+        self.answers = answers
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -122,7 +127,8 @@ class PredictionTable:
 
     @classmethod
     def from_outcomes(cls, quality: Any, *, costs: Any, X: Any = None,
-                      members: Sequence[str] | None = None) -> PredictionTable:
+                      members: Sequence[str] | None = None,
+                      answers: Any = None) -> PredictionTable:
         """An outcome table: each member's quality on each input, and what each call cost.
 
         For routing (e.g. logged LLM results): ``quality[n, m]`` is how well member ``m``
@@ -146,6 +152,11 @@ class PredictionTable:
             Input features (e.g. `ensel.text.PromptFeatures` of the prompts).
         members : list of str, optional
             One unique name per member (default ``m0, m1, ...``).
+        answers : array-like of shape (N, M), optional
+            The answer each member gave to each input (e.g. the letter of a multiple-choice
+            answer), compared by equality; None, NaN or ``""`` for no answer. Or integer
+            codes (the same code on a row: the same answer; negative: none). Stored as
+            ``answers``: each row's distinct answers coded ``0, 1, ...``, ``-1`` for none.
 
         Returns
         -------
@@ -159,6 +170,9 @@ class PredictionTable:
         ...                                       members=["small", "large"])
         >>> table.task, table.n_members, table.cost_matrix()[1].tolist()
         ('outcome', 2, [1.0, 10.0])
+        >>> PredictionTable.from_outcomes([[1, 1], [0, 1]], costs=[1.0, 10.0],
+        ...                               answers=[["B", "B"], ["A", "C"]]).answers.tolist()
+        [[0, 0], [0, 1]]
         """
         Q = V.check_P(quality)
         V.check_task("outcome", Q, None)
@@ -169,8 +183,9 @@ class PredictionTable:
             if not np.issubdtype(X.dtype, np.number):
                 raise ValueError(f"X must be numeric; got dtype {X.dtype}.")
             V.check_finite(X, "X")
-        return cls(Q, None, X, names, None, "outcome", costs=V.check_costs(costs, Q.shape[0],
-                                                                            names))
+        codes = None if answers is None else V.check_answers(answers, Q.shape[0], names)
+        return cls(Q, None, X, names, None, "outcome",
+                   costs=V.check_costs(costs, Q.shape[0], names), answers=codes)
 
     @classmethod
     def from_estimators(cls, estimators: Sequence[Any], X: Any, y: Any = None, *,
@@ -312,6 +327,7 @@ class PredictionTable:
             None if self.y is None else self.y[rows],
             None if self.X is None else self.X[rows],
             list(self.members), self.classes, self.task, costs=costs,
+            answers=None if self.answers is None else self.answers[rows],
         )
 
     def select_members(self, members: Sequence[str] | Sequence[int]) -> PredictionTable:
@@ -320,7 +336,8 @@ class PredictionTable:
         costs = None if self.costs is None else self.costs[..., idx]
         return PredictionTable(self.P[:, idx], self.y, self.X,
                                [self.members[i] for i in idx], self.classes, self.task,
-                               costs=costs)
+                               costs=costs,
+                               answers=None if self.answers is None else self.answers[:, idx])
 
     def cost_matrix(self) -> np.ndarray:
         """``[N, M]`` float64: the cost of running each member on each input (1 by default).
@@ -345,7 +362,8 @@ class PredictionTable:
         """Write the table as a folder of ``.npy`` files and a JSON header; no pickle.
 
         The folder holds ``table.json`` (format, version, task, members, classes, shape) and
-        ``P.npy``, plus ``y.npy`` and ``X.npy`` when present. It is written crash-consistently
+        ``P.npy``, plus ``y.npy``, ``X.npy``, ``costs.npy`` and ``answers.npy`` when
+        present. It is written crash-consistently
         (``ensel._io.atomic_directory``): a save interrupted at any point leaves the previous
         table at ``path`` whole, or the new one.
 
@@ -372,7 +390,7 @@ class PredictionTable:
         [0, 1]
         """
         with _io.atomic_directory(path, marker=HEADER, owned=TABLE_FILES) as tmp:
-            for name in ("P", "y", "X", "costs"):
+            for name in ("P", "y", "X", "costs", "answers"):
                 value = getattr(self, name)
                 if value is not None:
                     _io.write_npy(tmp / f"{name}.npy", value)
@@ -408,7 +426,7 @@ class PredictionTable:
             raise FileNotFoundError(f"{path} is not a saved PredictionTable: no {HEADER} in it.")
         header = _read_header(path / HEADER)
         arrays = {}
-        for name in ("P", "y", "X", "costs"):
+        for name in ("P", "y", "X", "costs", "answers"):
             file = path / f"{name}.npy"
             if file.exists() or name == "P":
                 arrays[name] = _io.read_npy(file, mmap=mmap)
@@ -419,7 +437,15 @@ class PredictionTable:
             )
         members, classes = _check_loaded(path, header, P, y, X)
         costs = _check_loaded_costs(path, header, arrays.get("costs"), P, members)
-        return cls(P, y, X, members, classes, header["task"], costs=costs)
+        answers = arrays.get("answers")
+        if answers is not None:
+            try:
+                if header["task"] != "outcome":
+                    raise ValueError("only an outcome table has answers.")
+                V.check_answer_groups(answers, P.shape[0], P.shape[1])
+            except ValueError as exc:
+                raise ValueError(f"{path / 'answers.npy'}: {exc}") from exc
+        return cls(P, y, X, members, classes, header["task"], costs=costs, answers=answers)
 
     # ------------------------------------------------------------------ helpers
     def correct(self) -> np.ndarray:

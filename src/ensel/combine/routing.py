@@ -22,6 +22,7 @@ count or a loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
@@ -59,6 +60,7 @@ class Router(Combiner):
 
     _tasks: ClassVar[tuple[str, ...]] = OUTCOME
     _needs_labels: ClassVar[bool] = False
+    _by_quality: ClassVar[bool] = True      # routes by `predict_quality` (not AnswerCascade)
 
     def __init__(self, cost_weight: float = 0.0) -> None:
         self.cost_weight = cost_weight
@@ -120,10 +122,17 @@ class Router(Combiner):
         """The cost a router can know before a call: the member's mean training cost."""
         return np.broadcast_to(self.mean_cost_, (table.n_samples, self.n_members_))
 
+    def _decide(self, table: PredictionTable, cost_weight: float | None,
+                quality: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(choice [N], calls [N, M])``: the member whose answer is used, and every member
+        called (for a router, the chosen one only)."""
+        choice = self.route(table, cost_weight=cost_weight, quality=quality)
+        calls = np.zeros((table.n_samples, self.n_members_))
+        calls[np.arange(table.n_samples), choice] = 1.0
+        return choice, calls
+
     def _select(self, table: PredictionTable) -> np.ndarray:
-        out = np.zeros((table.n_samples, table.n_members))
-        out[np.arange(table.n_samples), self.route(table)] = 1.0
-        return out
+        return self._decide(table, None, None)[1]
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
         return np.asarray(self.members_, dtype=object)[np.argmax(selection, axis=1)]
@@ -457,6 +466,186 @@ class LearnedRouter(Router):
             return torch.sigmoid(self.net_(torch.from_numpy(X))).double().numpy()
 
 
+class AnswerCascade(Router):
+    """Ask a committee of cheap members; keep their answer when they all agree, else ask one more.
+
+    A cascade by answer agreement (FrugalGPT's LLM cascade, with agreement as the stop rule
+    as in Yue et al., 2024): a *plan* is a committee ``S`` of members and a fallback ``f``
+    dearer than each of them. Every input goes to the committee; when all its members give
+    the same answer (``table.answers``), that answer is used (the chosen member is the
+    committee's best on the training table); otherwise ``f`` is called and its answer used.
+    A plan without a committee is ``f`` alone. `fit` scores every plan on the training
+    table -- mean quality (missing outcomes ignored) and mean cost per input -- and keeps the
+    plans on its quality-cost front; a cascade runs the plan with the best ``quality -
+    cost_weight * cost / cost_scale_``, or with ``max_cost`` the best quality within it.
+    It needs answers that compare (a letter, a number, a query's result); free text that
+    never matches leaves only the single members' plans.
+
+    Parameters
+    ----------
+    max_committee : int, default=3
+        Largest committee (committees have 2 to ``max_committee`` members).
+    max_candidates : int, default=8
+        Committees are drawn from the ``max_candidates`` members cheaper than ``f`` with the
+        best training quality.
+    max_cost : float, optional
+        Mean cost per input (the table's unit) the plan may spend on the training table;
+        overrides ``cost_weight``.
+    cost_weight : float, default=0.0
+
+    Attributes
+    ----------
+    plans_ : list of (tuple of int, int)
+        ``(committee, fallback)`` on the training front, by increasing training cost.
+    plan_quality_, plan_cost_ : ndarray of shape (P,)
+        Their mean quality and mean cost per input on the training table.
+
+    Examples
+    --------
+    >>> from ensel import PredictionTable
+    >>> from ensel.combine.routing import AnswerCascade
+    >>> Q = [[1, 1, 1], [0, 0, 1], [1, 1, 1], [1, 1, 1]]
+    >>> answers = [["a", "a", "a"], ["b", "c", "c"], ["d", "d", "d"], ["a", "a", "a"]]
+    >>> t = PredictionTable.from_outcomes(Q, costs=[1, 1, 10], answers=answers)
+    >>> cascade = AnswerCascade(max_cost=5).fit(t)
+    >>> cascade.plan(), cascade.predict(t).tolist()
+    (((0, 1), 2), ['m0', 'm2', 'm0', 'm0'])
+    >>> cascade.select(t).tolist()[:2]       # members called: the committee, then m2 on row 1
+    [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]
+    """
+
+    _by_quality: ClassVar[bool] = False
+
+    def __init__(self, max_committee: int = 3, *, max_candidates: int = 8,
+                 max_cost: float | None = None, cost_weight: float = 0.0) -> None:
+        self.max_committee = max_committee
+        self.max_candidates = max_candidates
+        self.max_cost = max_cost
+        self.cost_weight = cost_weight
+
+    def _check_params(self, table: PredictionTable) -> None:
+        super()._check_params(table)
+        owner = "AnswerCascade"
+        V.check_int_param(self.max_committee, "max_committee", owner, low=2)
+        V.check_int_param(self.max_candidates, "max_candidates", owner, low=2)
+        if self.max_cost is not None:
+            V.check_real_param(self.max_cost, "max_cost", owner, low=0.0, high=np.inf,
+                               include_low=False, include_high=False)
+
+    def _answers(self, table: PredictionTable) -> np.ndarray:
+        if table.answers is None:
+            raise ValueError("AnswerCascade needs the members' answers in the table "
+                             "(PredictionTable.from_outcomes(..., answers=...)); this table "
+                             "has none.")
+        return np.asarray(table.answers)
+
+    def _fit(self, table: PredictionTable) -> None:
+        from itertools import combinations
+
+        codes, Q, C = self._answers(table), np.asarray(table.P, float), table.cost_matrix()
+        plans, quality, cost = [], [], []
+        for f in range(table.n_members):
+            cheaper = [m for m in np.argsort(-self.mean_quality_, kind="stable")
+                       if self.mean_cost_[m] < self.mean_cost_[f]][: self.max_candidates]
+            committees = [()] + [c for k in range(2, self.max_committee + 1)
+                                 for c in combinations(sorted(int(m) for m in cheaper), k)]
+            for committee in committees:
+                choice, calls = self._apply((committee, f), codes)
+                plans.append((committee, f))
+                quality.append(np.nanmean(Q[np.arange(len(Q)), choice]))
+                cost.append(float((calls * C).sum(axis=1).mean()))
+        quality, cost = np.nan_to_num(np.array(quality)), np.array(cost)
+        order = np.lexsort((-quality, cost))
+        front = [i for k, i in enumerate(order) if k == 0 or quality[i] > quality[order[:k]].max()]
+        self.plans_ = [plans[i] for i in front]
+        self.plan_quality_, self.plan_cost_ = quality[front], cost[front]
+
+    def _apply(self, plan: tuple[tuple[int, ...], int], codes: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``(choice [N], calls [N, M])`` of one plan on answer codes ``[N, M]``."""
+        committee, f = plan
+        calls = np.zeros(codes.shape)
+        choice = np.full(len(codes), f)
+        if committee:
+            S = list(committee)
+            agree = (codes[:, S] == codes[:, S[:1]]).all(axis=1) & (codes[:, S[0]] >= 0)
+            best = S[int(np.argmax(self.mean_quality_[S]))]
+            choice[agree] = best
+            calls[:, S] = 1.0
+            calls[~agree, f] = 1.0
+        else:
+            calls[:, f] = 1.0
+        return choice, calls
+
+    def plan(self, cost_weight: float | None = None) -> tuple[tuple[int, ...], int]:
+        """The ``(committee, fallback)`` the cascade runs (``cost_weight`` overrides)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "plans_")
+        if self.max_cost is not None and cost_weight is None:
+            within = np.flatnonzero(self.plan_cost_ <= self.max_cost)
+            return self.plans_[int(within[-1]) if len(within) else 0]
+        weight = self.cost_weight if cost_weight is None else cost_weight
+        value = self.plan_quality_ - weight * self.plan_cost_ / self.cost_scale_
+        return self.plans_[int(np.argmax(value))]               # ties: the cheaper plan
+
+    def route(self, table: PredictionTable, *, cost_weight: float | None = None,
+              quality: np.ndarray | None = None) -> np.ndarray:
+        """The member whose answer is used, per input, ``[N]`` int (``quality`` unused)."""
+        return self._decide(self._check_predict_table(table, "route"), cost_weight, None)[0]
+
+    def _decide(self, table: PredictionTable, cost_weight: float | None,
+                quality: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        return self._apply(self.plan(cost_weight), self._answers(table))
+
+    def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
+        return np.asarray(self.members_, dtype=object)[self.route(table)]
+
+    def run_sequential(self, n_inputs: int, fetch: Callable[[int, np.ndarray], Sequence[Any]]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the plan, asking ``fetch`` for one member's answers at a time.
+
+        Parameters
+        ----------
+        n_inputs : int
+        fetch : callable
+            ``fetch(member_index, rows) -> answers``: member ``members_[member_index]``'s
+            answers to the inputs ``rows`` (an int array), one per row, compared by
+            equality (None or ``""``: no answer). Each row of each call is one member call:
+            the committee on every input, the fallback only where the committee disagrees.
+
+        Returns
+        -------
+        choice : ndarray of shape (n_inputs,), int
+            The member whose answer is used.
+        calls : ndarray of shape (n_inputs, M), int
+            1 for every member called on each input.
+        """
+        n = V.check_int_param(n_inputs, "n_inputs", "AnswerCascade.run_sequential", low=0)
+        committee, f = self.plan()
+        rows = np.arange(n)
+        got = {m: _fetched(fetch, m, rows) for m in committee}
+        codes = np.full((n, self.n_members_), -1)
+        if committee:
+            codes[:, list(committee)] = V.check_answers(
+                np.array([got[m] for m in committee], dtype=object).T, n,
+                [self.members_[m] for m in committee])
+        choice, calls = self._apply((committee, f), codes)
+        ask = np.flatnonzero(calls[:, f])
+        if len(ask):
+            _fetched(fetch, f, ask)
+        return choice, calls.astype(np.int64)
+
+
+def _fetched(fetch: Callable[[int, np.ndarray], Sequence[Any]], member: int,
+             rows: np.ndarray) -> list[Any]:
+    got = list(fetch(int(member), rows))
+    if len(got) != len(rows):
+        raise ValueError(f"fetch({int(member)}, rows) returned {len(got)} answers for "
+                         f"{len(rows)} rows; it must return one per row.")
+    return got
+
+
 def _prior_net(body: Any, prior: np.ndarray) -> Any:
     import torch
     from torch import nn
@@ -547,13 +736,13 @@ def routing_curve(router: Router, table: PredictionTable, *, cost_weights: Any =
     from ensel.metrics import routing_quality
 
     weights = DEFAULT_COST_WEIGHTS if cost_weights is None else np.asarray(cost_weights, float)
-    q = router.predict_quality(table)
+    q = router.predict_quality(table) if router._by_quality else None
     Q, C = np.asarray(table.P, dtype=np.float64), table.cost_matrix()
-    choices = [router.route(table, cost_weight=float(w), quality=q) for w in weights]
-    points = [routing_quality(Q, choice, costs=C, missing=missing) for choice in choices]
-    quality, cost = (np.array(v) for v in zip(*points, strict=True))
-    shares = np.stack([np.bincount(c, minlength=table.n_members) / table.n_samples
-                       for c in choices])
+    decided = [router._decide(table, float(w), q) for w in weights]
+    quality = np.array([routing_quality(Q, choice, missing=missing)[0]
+                        for choice, _ in decided])
+    cost = np.array([float((calls * C).sum(axis=1).mean()) for _, calls in decided])
+    shares = np.stack([calls.mean(axis=0) for _, calls in decided])
     return {"cost_weight": np.asarray(weights), "cost": cost, "quality": quality,
             "shares": shares}
 
@@ -609,7 +798,8 @@ def add_prompt_features(train: tuple[PredictionTable, Any], *others: tuple[Predi
     pairs = (train, *others)
     Xs = featurize(PromptFeatures() if features is None else features,
                    *(prompts for _, prompts in pairs))
-    return tuple(PredictionTable.from_outcomes(t.P, costs=t.costs, X=X, members=t.members)
+    return tuple(PredictionTable.from_outcomes(t.P, costs=t.costs, X=X, members=t.members,
+                                               answers=t.answers)
                  for (t, _), X in zip(pairs, Xs, strict=True))
 
 
@@ -621,7 +811,8 @@ def evaluate_routers(routers: dict[str, Router], train: PredictionTable, test: P
     Besides ``routers``, every evaluation holds the *best single* member and the *cheapest*
     one (chosen by training mean quality and cost; one point each) and the *zero router*
     (RouterBench: the single members' test points, whose hull is every mix of two members);
-    with two members and inputs, also the RouteLLM-style `WinRateRouter` (unless given).
+    with two members and inputs, also the RouteLLM-style `WinRateRouter`, and with answers
+    in both tables, also ``ensel answer cascade`` (`AnswerCascade`), unless given.
     Each entry is scored by `ensel.metrics.routing_scores` against the single members on
     ``test``; with two members APGR and CPT(50%) are added.
 
@@ -674,6 +865,9 @@ def evaluate_routers(routers: dict[str, Router], train: PredictionTable, test: P
     if train.n_members == 2 and train.X is not None and not any(
             isinstance(r, WinRateRouter) for r in routers.values()):
         routers = {**routers, "win rate (RouteLLM)": WinRateRouter()}
+    if train.answers is not None and test.answers is not None and not any(
+            isinstance(r, AnswerCascade) for r in routers.values()):
+        routers = {**routers, "ensel answer cascade": AnswerCascade()}
     for name, router in routers.items():
         results[name] = _router_entry(router, train, test, missing, cost_weights)
     strong = int(np.argmax(singles[:, 1])) if test.n_members == 2 else None
