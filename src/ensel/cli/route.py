@@ -136,7 +136,8 @@ def write_outputs(evaluation: dict[str, Any], output: Path, paths: tuple[Path, P
 def evaluate(
     train: Annotated[Path, typer.Option(
         "--train", help="CSV (or .csv.gz) of logged outcomes to fit the routers on: a prompt "
-                        "column, then MODEL|correct and MODEL|cost for each model.")],
+                        "column, then MODEL|correct and MODEL|cost for each model (and "
+                        "MODEL|response, for the answer cascade).")],
     test: Annotated[Path, typer.Option(
         "--test", help="CSV of the same models' outcomes on other prompts, to evaluate on.")],
     budgets: Annotated[str, typer.Option(
@@ -158,7 +159,9 @@ def evaluate(
     """Fit routers on TRAIN, sweep their cost knob on TEST, print the table, write the plot.
 
     Peers: the best single and the cheapest model (chosen on train), the zero router,
-    the oracle, a k-NN router, a per-model predictive router, and ensel's learned router.
+    the oracle, a k-NN router, a per-model predictive router, and ensel's learned router;
+    with a MODEL|response column for every model, also ensel's answer cascade (cheap models
+    first, a dearer one where their answers disagree).
     """
     from rich.console import Console
 
