@@ -471,7 +471,7 @@ class AnswerCascade(Router):
 
     A cascade by answer agreement (FrugalGPT's LLM cascade, with agreement as the stop rule
     as in Yue et al., 2024): a *plan* is a committee ``S`` of members and a fallback ``f``
-    dearer than each of them. Every input goes to the committee; when all its members give
+    at least as dear as each of them. Every input goes to the committee; when all its members give
     the same answer (``table.answers``), that answer is used (the chosen member is the
     committee's best on the training table); otherwise ``f`` is called and its answer used.
     A plan without a committee is ``f`` alone. `fit` scores every plan on the training
@@ -486,8 +486,8 @@ class AnswerCascade(Router):
     max_committee : int, default=3
         Largest committee (committees have 2 to ``max_committee`` members).
     max_candidates : int, default=8
-        Committees are drawn from the ``max_candidates`` members cheaper than ``f`` with the
-        best training quality.
+        Committees are drawn from the ``max_candidates`` members with the best training
+        quality among those other than ``f`` and no dearer than it.
     max_cost : float, optional
         Mean cost per input (the table's unit) the plan may spend on the training table;
         overrides ``cost_weight``.
@@ -546,7 +546,8 @@ class AnswerCascade(Router):
         plans, quality, cost = [], [], []
         for f in range(table.n_members):
             cheaper = [m for m in np.argsort(-self.mean_quality_, kind="stable")
-                       if self.mean_cost_[m] < self.mean_cost_[f]][: self.max_candidates]
+                       if m != f and self.mean_cost_[m] <= self.mean_cost_[f]
+                       ][: self.max_candidates]
             committees = [()] + [c for k in range(2, self.max_committee + 1)
                                  for c in combinations(sorted(int(m) for m in cheaper), k)]
             for committee in committees:
