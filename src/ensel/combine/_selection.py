@@ -394,6 +394,75 @@ class _SequentialObjective(_SelectionObjective):
         return loss, float((out.argmax(1) == self.target[idx]).float().mean())
 
 
+class _SharedSequential:
+    """One training of the sequential policy's network for several budgets at once.
+
+    Its loss does not depend on the budget (only its validation does), so every budget's
+    training follows the same path: this objective trains that path once and keeps, per
+    budget, its own early stopping (`ensel._training.EarlyStopping` at ``patience``) on that
+    budget's validation numbers, ignoring a budget's epochs after it stopped. To the trainer
+    it reports ``-epoch`` while some budget still improves and ``inf`` otherwise, so training
+    stops exactly when the last budget does. `fits` gives per budget the `Fit` a training
+    at that budget alone returns (same epoch, weights, validation numbers and history).
+    """
+
+    def __init__(self, objectives: list[_SequentialObjective], patience: int | None) -> None:
+        from ensel._training import EarlyStopping
+
+        self.objectives = objectives
+        self.stoppers = [EarlyStopping(patience) for _ in objectives]
+        self.records: list[list[tuple[float, float]]] = [[] for _ in objectives]
+        self.active = [True] * len(objectives)
+        self.last: list[dict[str, torch.Tensor] | None] = [None] * len(objectives)
+        self.epoch = 0
+
+    def noise(self, n_rows: int, rng: np.random.Generator) -> np.ndarray | None:
+        return self.objectives[0].noise(n_rows, rng)
+
+    def loss(self, model: nn.Module, rows: np.ndarray, noise: np.ndarray | None,
+             generator: torch.Generator) -> torch.Tensor:
+        return self.objectives[0].loss(model, rows, noise, generator)
+
+    def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        self.epoch += 1
+        improved = False
+        for i, (objective, stopper) in enumerate(zip(self.objectives, self.stoppers,
+                                                     strict=True)):
+            if not self.active[i]:
+                continue
+            loss, score = objective.evaluate(net, rows)
+            self.records[i].append((loss, score))
+            self.active[i] = not stopper.update(net, self.epoch, loss, score)
+            improved = improved or stopper.epoch == self.epoch
+            if not self.active[i] and stopper.state is None:     # never improved: its last
+                self.last[i] = {n: t.detach().clone() for n, t in net.state_dict().items()}
+        return (-float(self.epoch) if improved else math.inf), math.nan
+
+    def fits(self, fit: Any, restore_best: bool) -> list[Any]:
+        """Per budget, the `Fit` of training at that budget alone, from the shared ``fit``."""
+        import copy
+
+        from ensel._training import Fit
+
+        out = []
+        for stopper, records, last_state in zip(self.stoppers, self.records, self.last,
+                                                strict=True):
+            history = [{**h, "val_loss": loss, "val_score": score}
+                       for h, (loss, score) in zip(fit.history, records, strict=False)]
+            net = copy.deepcopy(fit.net)
+            if restore_best and stopper.state is not None:
+                net.load_state_dict(stopper.state)
+                out.append(Fit(net, stopper.epoch, stopper.val_loss, stopper.val_score,
+                               history, dict(fit.info)))
+            else:
+                if last_state is not None:
+                    net.load_state_dict(last_state)
+                last = history[-1]
+                out.append(Fit(net, last["epoch"], last["val_loss"], last["val_score"],
+                               history, dict(fit.info)))
+        return out
+
+
 # ---------------------------------------------------------------------- outcome tables (routing)
 
 

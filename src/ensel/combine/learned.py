@@ -27,6 +27,7 @@ from ensel.combine._selection import (
     _OutcomeObjective,
     _SelectionObjective,
     _SequentialObjective,
+    _SharedSequential,
     calibrate_sequential,
     combine,
     cost_share,
@@ -460,6 +461,63 @@ class DifferentiableSelector(Combiner):
         self._fit(table)
         return self
 
+    def fit_budgets(self, table: PredictionTable, budgets: Any
+                    ) -> list[DifferentiableSelector]:
+        """Fitted copies of this selector at several budgets, trained together where exact.
+
+        Copy ``i`` is what ``clone(self).set_params(budget=budgets[i], max_cost=None)
+        .fit(table)`` returns (same candidates, choice, weights and calibration), but the
+        sequential policy's network, whose training loss does not depend on the budget (only
+        its early stopping does), is trained once for every budget, each keeping its own
+        best epoch (``_SharedSequential``); the gates are trained per budget as in `fit`.
+        Each copy's ``fit_seconds_`` counts that shared training in full. With an engine other
+        than ``"local"`` the copies are fitted one by one.
+
+        Parameters
+        ----------
+        table : PredictionTable
+            A labelled table, as in `fit`.
+        budgets : sequence of float
+            Budgets in (0, 1], as the ``budget`` parameter.
+
+        Returns
+        -------
+        list of DifferentiableSelector
+            One fitted copy per budget, in order; this selector is left unfitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ensel import PredictionTable, DifferentiableSelector
+        >>> rng = np.random.default_rng(0)
+        >>> P = rng.dirichlet(np.ones(3), size=(200, 4))
+        >>> table = PredictionTable.from_arrays(P, y=P[:, 0].argmax(1), X=rng.normal(size=(200, 2)))
+        >>> two = DifferentiableSelector(max_epochs=5).fit_budgets(table, [0.25, 0.5])
+        >>> [s.budget_ for s in two], [s.policy_ in ("gates", "sequential", "fixed") for s in two]
+        ([0.25, 0.5], [True, True])
+        """
+        from sklearn.base import clone
+
+        owner = f"{type(self).__name__}.fit_budgets"
+        if isinstance(budgets, (str, bytes)) or not hasattr(budgets, "__len__") \
+                or len(budgets) == 0:
+            raise ValueError(f"The 'budgets' parameter of {owner} must be a non-empty sequence "
+                             f"of floats in (0, 1]. Got {budgets!r} instead.")
+        budgets = [V.check_real_param(b, "budgets", owner, low=0.0, high=1.0,
+                                      include_low=False) for b in budgets]
+        copies = [clone(self).set_params(budget=b, max_cost=None) for b in budgets]
+        if self.engine != "local":
+            return [c.fit(table) for c in copies]
+        group = {"budgets": sorted({b for b in budgets if b < 1.0}), "fits": {}, "seconds": {}}
+        try:
+            for c in copies:
+                c._budget_group = group
+                c.fit(table)
+        finally:
+            for c in copies:
+                c.__dict__.pop("_budget_group", None)
+        return copies
+
     # ------------------------------------------------------------------ checks
     def _check_params(self, table: PredictionTable) -> None:
         from ensel.ops import METHODS
@@ -592,14 +650,49 @@ class DifferentiableSelector(Combiner):
             self._fit_everything(data, table)
             self.fit_seconds_ = time.perf_counter() - start
             return
-        jobs = [self._job(data, *candidate) for candidate in self._candidates(table)]
-        chosen = self._choose(run_jobs(jobs, self.engine, self.engine_options))
+        self._borrowed_seconds = 0.0
+        chosen = self._choose(self._train(data, self._candidates(table)))
         self._calibrate_budget(data, data.val)
         self._calibrate(data)
         self._refit(data, chosen)
         if self.refit and chosen.epoch:
             self._calibrate_budget(data, data.val)
-        self.fit_seconds_ = time.perf_counter() - start
+        self.fit_seconds_ = time.perf_counter() - start + self._borrowed_seconds
+
+    def _train(self, data: _Data, candidates: list[tuple[int | None, str, str]]) -> list[Fit]:
+        """One `Fit` per candidate (`run_jobs`); within `fit_budgets`, the sequential
+        policy's from the one training of it for every budget (`_shared_fit`)."""
+        group = getattr(self, "_budget_group", None)
+        shared = [group is not None and policy == "sequential" for _, _, policy in candidates]
+        jobs = [self._job(data, *c) for c, s in zip(candidates, shared, strict=True) if not s]
+        trained = iter(run_jobs(jobs, self.engine, self.engine_options))
+        return [self._shared_fit(data, c, group) if s else next(trained)
+                for c, s in zip(candidates, shared, strict=True)]
+
+    def _shared_fit(self, data: _Data, candidate: tuple[int | None, str, str],
+                    group: dict[str, Any]) -> Fit:
+        """The sequential candidate at ``budget_``: the first selector of a `fit_budgets`
+        group that needs it trains it once for all the group's budgets (`_SharedSequential`);
+        the others take theirs, its seconds counted in their ``fit_seconds_``."""
+        import copy
+        import dataclasses
+
+        aggregation = candidate[1]
+        if aggregation in group["fits"]:
+            self._borrowed_seconds += group["seconds"][aggregation]
+            return group["fits"][aggregation][self.budget_]
+        start = time.perf_counter()
+        job = self._job(data, *candidate)
+        objectives = []
+        for b in group["budgets"]:
+            objectives.append(copy.copy(job.objective))
+            objectives[-1].budget = b
+        shared = _SharedSequential(objectives, job.options.n_iter_no_change)
+        fit = run_jobs([dataclasses.replace(job, objective=shared)])[0]
+        fits = shared.fits(fit, job.options.restore_best)
+        group["fits"][aggregation] = dict(zip(group["budgets"], fits, strict=True))
+        group["seconds"][aggregation] = time.perf_counter() - start
+        return group["fits"][aggregation][self.budget_]
 
     def _prepare(self, table: PredictionTable) -> _Data:
         """Features, split and tensors; sets the fitted preprocessing attributes."""
