@@ -119,7 +119,9 @@ def test_features_are_float32_throughout_and_zero_for_empty_prompts():
     ("word_ngrams", 2, r"'word_ngrams' parameter of PromptFeatures must be a pair"),
     ("word_ngrams", (1, 2, 3), r"'word_ngrams' parameter of PromptFeatures must be a pair"),
     ("char_ngrams", "25", r"'char_ngrams' parameter of PromptFeatures must be a pair"),
+    ("n_iter", -1, r"'n_iter' parameter of PromptFeatures must be an int >= 0"),
+    ("n_iter", 2.0, r"'n_iter' parameter of PromptFeatures must be an int >= 0"),
 ])
-def test_bad_ngram_ranges(param, value, match):
+def test_bad_ngram_ranges_and_n_iter(param, value, match):
     with pytest.raises(ValueError, match=match):
         PromptFeatures(**{param: value}).fit(PROMPTS)

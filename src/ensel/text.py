@@ -147,13 +147,14 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, n_components: int = 128, *, word_ngrams: tuple[int, int] = (1, 2),
                  char_ngrams: tuple[int, int] | None = (2, 5), max_features: int = 50_000,
                  strip_template: bool = True, max_fit_rows: int | None = 2000,
-                 random_state: int = 0) -> None:
+                 n_iter: int = 5, random_state: int = 0) -> None:
         self.n_components = n_components
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.max_features = max_features
         self.strip_template = strip_template
         self.max_fit_rows = max_fit_rows
+        self.n_iter = n_iter
         self.random_state = random_state
 
     def _strip(self, prompts: list[str]) -> list[str]:
@@ -184,12 +185,16 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
             if len(prompts) > self.max_fit_rows:
                 rng = np.random.default_rng(self.random_state)
                 rows = np.sort(rng.choice(len(prompts), self.max_fit_rows, replace=False))
-                self._fit_on([prompts[i] for i in rows])
-                return self.transform(prompts)
-        return self._fit_on(prompts)
+                T, _ = self._fit_on([prompts[i] for i in rows])
+                rest = np.setdiff1d(np.arange(len(prompts)), rows)
+                X = np.empty((len(prompts), self.n_features_out_), dtype=np.float32)
+                X[rows] = self.svd_.transform(T)        # the sample's TF-IDF is not redone
+                X[rest] = self.transform([prompts[i] for i in rest])
+                return X
+        return self._fit_on(prompts)[1]
 
-    def _fit_on(self, prompts: list[str]) -> np.ndarray:
-        """Fit on ``prompts`` (checked) and return their features."""
+    def _fit_on(self, prompts: list[str]) -> tuple[Any, np.ndarray]:
+        """Fit on ``prompts`` (checked); their TF-IDF ``T`` (CSR) and features ``X``."""
         from scipy.sparse import hstack
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -197,6 +202,7 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
         owner = "PromptFeatures"
         V.check_int_param(self.n_components, "n_components", owner, low=1)
         V.check_int_param(self.max_features, "max_features", owner, low=1)
+        V.check_int_param(self.n_iter, "n_iter", owner, low=0)
         V.check_bool_param(self.strip_template, "strip_template", owner)
         word_ngrams = _check_ngrams(self.word_ngrams, "word_ngrams", owner)
         char_ngrams = (None if self.char_ngrams is None
@@ -213,10 +219,11 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
             self.vectorizers_.append(_CharTfidf(char_ngrams, self.max_features))
         T = hstack([v.fit_transform(text) for v in self.vectorizers_]).tocsr()
         k = max(1, min(self.n_components, T.shape[1] - 1, len(prompts) - 1))
-        self.svd_ = TruncatedSVD(n_components=k, random_state=self.random_state)
+        self.svd_ = TruncatedSVD(n_components=k, n_iter=self.n_iter,
+                                 random_state=self.random_state)
         X = self.svd_.fit_transform(T)
         self.n_features_out_ = int(X.shape[1])
-        return X.astype(np.float32, copy=False)
+        return T, X.astype(np.float32, copy=False)
 
     def transform(self, prompts: Sequence[str]) -> np.ndarray:
         """Features of prompts: ``X[N, n_features_out_]`` float32.
