@@ -158,3 +158,13 @@ def test_routerbench_answers_from_responses():
     assert [response_answer(t) for t in ["['A\\n']", "['A)']", " a. ", "[]", "['']"]] == [
         "a", "a", "a", "", ""]
     assert response_answer("['I don\\'t know']") == "i don't know"
+
+
+def test_routerbench_answer_extractor_is_pluggable():
+    table, _ = load_routerbench("mbpp", "test")
+    assert (table.answers == np.arange(11)).all()          # free-form code: no two agree
+    first_word = load_routerbench("mbpp", "test", answer=lambda r: r.split()[0])[0]
+    assert (first_word.answers.max(axis=1) < 10).all()      # now some responses agree
+    with pytest.raises(ValueError, match="'answer' parameter of load_routerbench must be a "
+                                         "callable"):
+        load_routerbench("mbpp", "test", answer="first")

@@ -146,7 +146,8 @@ ROUTERBENCH_TASKS = ("arc_challenge", "mbpp")
 """The RouterBench tasks shipped in ``routerbench/`` (each with a train and a test split)."""
 
 
-def load_routerbench(name: str | Path, split: str = "train") -> tuple[Any, list[str]]:
+def load_routerbench(name: str | Path, split: str = "train", *,
+                     answer: Any = None) -> tuple[Any, list[str]]:
     """An outcome table of logged LLM results, and the prompts, from the RouterBench CSV layout.
 
     Parameters
@@ -157,6 +158,11 @@ def load_routerbench(name: str | Path, split: str = "train") -> tuple[Any, list[
         ``MODEL|correct`` (quality in [0, 1], empty when not observed) and ``MODEL|cost``.
     split : {"train", "test"}, default="train"
         For a shipped task; ignored for a path.
+    answer : callable, optional
+        ``answer(response) -> str``: the answer in a logged response, equal for responses
+        that say the same (``""``: none). Default `response_answer` (the response's text,
+        normalised); for long responses pass your own, e.g. the last number of a worked
+        solution.
 
     Returns
     -------
@@ -205,8 +211,11 @@ def load_routerbench(name: str | Path, split: str = "train") -> tuple[Any, list[
     answers = None
     if all(f"{m}|response" in header for m in members):
         idx = [header.index(f"{m}|response") for m in members]
-        answers = [[response_answer(row[k] if k < len(row) else "") for k in idx]
-                   for row in rows]
+        extract = response_answer if answer is None else answer
+        if not callable(extract):
+            raise ValueError(f"The 'answer' parameter of load_routerbench must be a callable "
+                             f"response -> str. Got {answer!r} instead.")
+        answers = [[extract(row[k] if k < len(row) else "") for k in idx] for row in rows]
     return PredictionTable.from_outcomes(quality, costs=costs, members=members,
                                          answers=answers), prompts
 
