@@ -10,8 +10,11 @@ accuracy-weighted consensus (weights = the training half's system accuracies), t
 selector with each training relaxation, and the oracle (any system right), plus each
 method's gain over consensus in questions and the share of the consensus -> oracle gap it
 closes. Below it, the budgeted cascade (`ensel.generators.sql.SQLCascade`) at each of
-``--budgets`` (fractions of the 12 generator calls), in both call orders, on the same split:
-accuracy and the share of the calls it made on the evaluation half and on the fitting half.
+``--budgets`` (fractions of the 12 generator calls), on the same split: the default
+(complementary order, ties to the more accurate system), the accuracy order and the file's
+order (the last two with ties to the earliest system called, as before): accuracy, the share
+of the calls made on the evaluation half and on the fitting half, the vote margin, and what
+the next margin would cost on the fitting half (the step the budget falls between).
 
 Run::
 
@@ -22,8 +25,9 @@ Run::
 
 ``--nested`` never reads the evaluation halves: inside each training half it leaves one
 database out at a time, fits every variant (with its own CV by database) on the others and
-counts the held-out database's questions it gets right, against consensus. That is the
-number the default was chosen by.
+counts the held-out database's questions it gets right, against consensus; likewise every
+cascade at each of ``--budgets``, with the calls it made. That is the number the defaults
+were chosen by.
 """
 
 from __future__ import annotations
@@ -42,9 +46,14 @@ from ensel.generators.sql.split import split_halves  # the one by-database split
 
 __all__ = ["main", "split_halves"]
 
-#: budgets of the cascade rows (fractions of the 12 generator calls) and the call orders
+#: budgets of the cascade rows (fractions of the 12 generator calls) and the cascades compared:
+#: label -> SQLCascade keyword arguments ("" is the default)
 BUDGETS = "1/6,1/4,1/3,1/2"
-ORDERS = ("accuracy_per_cost", "table")
+CASCADES: dict[str, dict[str, Any]] = {
+    "": {},
+    "accuracy order": {"order": "accuracy_per_cost", "ties": "order"},
+    "table order": {"order": "table", "ties": "order"},
+}
 
 # selector variants: name -> SQLSelector keyword arguments
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -129,8 +138,8 @@ def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
     for name, p in picks.items():
         accuracy[name] = float(correct[rows, p].mean())
     accuracy["oracle"] = float(correct.any(axis=1).mean())
-    cascades = [cascade_row(executed, correct, halves, b, order)
-                for order in ORDERS for b in budgets]
+    cascades = [cascade_row(executed, correct, halves, b, label)
+                for label in CASCADES for b in budgets]
     return {"n": n, "systems": systems, "halves": halves, "accuracy": accuracy,
             "cascades": cascades,
             "picks": picks, "correct": correct, "fold_of": fold_of, "chosen_alpha": chosen,
@@ -140,17 +149,18 @@ def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
 
 
 def cascade_row(executed: list, correct: np.ndarray, halves: tuple[list[str], list[str]],
-                budget: float, order: str) -> dict[str, Any]:
-    """SQLCascade at one budget and order: fitted on each half, evaluated on the other."""
+                budget: float, label: str) -> dict[str, Any]:
+    """One cascade of `CASCADES` at one budget: fitted on each half, evaluated on the other."""
     from ensel.generators.sql import SQLCascade
+    from ensel.metrics.cost import exit_stages
 
     ok = np.zeros(len(executed), dtype=bool)
     calls = np.zeros(len(executed))
-    fit_fraction, thresholds = [], []
+    fit_fraction, thresholds, next_fraction = [], [], []
     for train_dbs in halves:
         train = [eq for eq in executed if eq.question.db_id in train_dbs]
         te = np.array([i for i, eq in enumerate(executed) if eq.question.db_id not in train_dbs])
-        model = SQLCascade(budget=budget, order=order).fit(train)
+        model = SQLCascade(budget=budget, **CASCADES[label]).fit(train)
         test = [executed[i] for i in te]
         picks, called = model.run_sequential(len(test), lambda j, rows, t=test: [
             t[q].results[j] for q in rows])
@@ -158,9 +168,13 @@ def cascade_row(executed: list, correct: np.ndarray, halves: tuple[list[str], li
         calls[te] = called.sum(axis=1)
         fit_fraction.append(model.validation_cost_fraction_)
         thresholds.append(model.threshold_)
-    return {"budget": budget, "order": order, "ok": ok,
+        # the next margin up, on the fitting half: what the budget would have had to allow
+        up = exit_stages(model.validation_margins_, model.threshold_ + 1)
+        spent = np.cumsum(model.costs_[model.order_])[up]
+        next_fraction.append(float(spent.mean() / model.costs_.sum()))
+    return {"budget": budget, "label": label, "ok": ok,
             "calls": float(calls.mean() / correct.shape[1]), "fit_calls": fit_fraction,
-            "thresholds": thresholds}
+            "thresholds": thresholds, "next_calls": next_fraction}
 
 
 def cascade_report(res: dict[str, Any]) -> list[str]:
@@ -175,22 +189,28 @@ def cascade_report(res: dict[str, Any]) -> list[str]:
                   "in an order chosen on the"),
              ("training half, stop once the leading result group leads by >= the vote margin "
               "calibrated there to the budget;"),
-             "consensus of the systems called. 'calls': share of the 12 generator calls", "",
-             f"{'method':<38}{'accuracy':>9}{'correct':>10}{'vs cons':>9}{'+/-':>8}"
-             f"{'calls':>8}{'fit A/B':>14}{'margin':>8}"]
+             ("consensus of the systems called. Default: complementary order, ties to the more "
+              "accurate system;"),
+             ("accuracy / table order: ties to the earliest called. 'calls': share of the 12 "
+              "generator calls"), "",
+             f"{'method':<42}{'accuracy':>9}{'correct':>10}{'vs cons':>9}{'+/-':>8}"
+             f"{'calls':>8}{'fit A/B':>12}{'margin':>8}{'next A/B':>12}"]
     for row in res["cascades"]:
         b = Fraction(row["budget"]).limit_denominator(12)
-        name = f"cascade ({'table order, ' if row['order'] == 'table' else ''}budget {b})"
+        name = f"cascade ({row['label'] + ', ' if row['label'] else ''}budget {b})"
         ok = row["ok"]
         a = float(ok.mean())
         fit = "/".join(f"{100 * f:.1f}" for f in row["fit_calls"])
+        up = "/".join(f"{100 * f:.1f}" for f in row["next_calls"])
         margin = "/".join(f"{t:g}" for t in row["thresholds"])
         pm = f"{int((ok & ~cons_ok).sum())}/{int((cons_ok & ~ok).sum())}"
-        lines.append(f"{name:<38}{100 * a:>8.1f}%{int(ok.sum()):>6}/{n:<3}"
+        lines.append(f"{name:<42}{100 * a:>8.1f}%{int(ok.sum()):>6}/{n:<3}"
                      f"{100 * (a - consensus):>+8.1f}{pm:>8}{100 * row['calls']:>7.1f}%"
-                     f"{fit:>14}{margin:>8}")
+                     f"{fit:>12}{margin:>8}{up:>12}")
     lines.append(f"target: consensus of all 12 ({100 * consensus:.1f}%) at <= 1/3 of the calls; "
-                 f"'fit A/B': calls on the fitting half (<= the budget)")
+                 f"'fit A/B': calls on the fitting half (<= the budget);")
+    lines.append("'next A/B': calls on the fitting half at the next vote margin up (the budget "
+                 "falls between the two)")
     return lines
 
 
@@ -251,7 +271,8 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int) -> str:
+def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
+           budgets: Sequence[float] = ()) -> str:
     """Nested CV inside each training half; the other half's labels are never read."""
     from ensel.generators.sql import SQLiteDatabases, SQLSelector, execute_questions, load_questions
 
@@ -291,7 +312,45 @@ def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int)
         cells = "".join(f"{ok:>7}/{n:<3}{ok - c:>+5} " for ok, n, c in
                         zip(oks, sizes, right["consensus"], strict=True))
         lines.append(f"{name:<22}{cells}{sum(oks) - sum(right['consensus']):>+10}")
+    lines += nested_cascades(executed, halves, right["consensus"], budgets)
     return "\n".join(lines)
+
+
+def nested_cascades(executed: list, halves: tuple[list[str], list[str]],
+                    consensus_right: list[int], budgets: Sequence[float]) -> list[str]:
+    """The cascades of `CASCADES` in the same nested CV: questions right and calls per half."""
+    from fractions import Fraction
+
+    from ensel.generators.sql import SQLCascade
+
+    if not budgets:
+        return []
+    lines = ["", ("cascades in the same nested CV: questions right vs consensus, and share of "
+                  "the 12 calls, per half"),
+             f"{'cascade':<42}" + "".join(f"{'half ' + h:>22}" for h in "AB") + f"{'both':>8}"]
+    for label, params in CASCADES.items():
+        for budget in budgets:
+            cells, total = "", 0
+            for half, cons in zip(halves, consensus_right, strict=True):
+                train = [eq for eq in executed if eq.question.db_id in half]
+                ok = calls = 0
+                for held in sorted(half):
+                    fit_on = [eq for eq in train if eq.question.db_id != held]
+                    test = [eq for eq in train if eq.question.db_id == held]
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        model = SQLCascade(budget=budget, **params).fit(fit_on)
+                    picks, called = model.run_sequential(len(test), lambda j, rows, t=test: [
+                        t[q].results[j] for q in rows])
+                    ok += sum(bool(eq.correct[p]) for eq, p in zip(test, picks, strict=True))
+                    calls += int(called.sum())
+                share = calls / (len(train) * len(executed[0].systems))
+                cells += f"{ok:>7}/{len(train):<3}{ok - cons:>+5}{100 * share:>6.1f}% "
+                total += ok - cons
+            b = Fraction(budget).limit_denominator(12)
+            name = f"cascade ({label + ', ' if label else ''}budget {b})"
+            lines.append(f"{name:<42}{cells}{total:>+7}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,12 +376,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ensel.datasets import dataset_path
 
         args.data = dataset_path("spider_dev_public")
-    if args.nested:
-        print(nested(args.data, variants=variants, limit=args.limit, seed=args.seed))
-        return 0
     from fractions import Fraction
 
     budgets = [float(Fraction(b)) for b in args.budgets.split(",") if b.strip()]
+    if args.nested:
+        print(nested(args.data, variants=variants, limit=args.limit, seed=args.seed,
+                     budgets=budgets))
+        return 0
     res = run(args.data, variants=variants, limit=args.limit, seed=args.seed, budgets=budgets)
     print(report(res))
     return 0

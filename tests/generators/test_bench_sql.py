@@ -39,6 +39,10 @@ def test_bench_nested_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert "nested CV inside each training half" in out
     assert "\nconsensus " in out and "\ngated " in out
     assert "selector (" not in out                  # no evaluation-half numbers
+    assert "cascades in the same nested CV" in out
+    rows = [line for line in out.splitlines() if line.startswith("cascade (")]
+    assert len(rows) == 3 * 4                       # 3 cascades x the 4 default budgets
+    assert rows[0].startswith("cascade (budget 1/6)")
 
 
 def test_bench_cascade_rows(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,7 +52,10 @@ def test_bench_cascade_rows(capsys: pytest.CaptureFixture[str]) -> None:
     assert "budgeted generator selection (SQLCascade)" in out
     rows = {line.split("  ")[0]: line for line in out.splitlines() if line.startswith("cascade")}
     assert set(rows) == {"cascade (budget 1/3)", "cascade (budget 1)",
+                         "cascade (accuracy order, budget 1/3)",
+                         "cascade (accuracy order, budget 1)",
                          "cascade (table order, budget 1/3)", "cascade (table order, budget 1)"}
+    assert "next A/B" in out
     consensus = next(line for line in out.splitlines() if line.startswith("consensus "))
     assert rows["cascade (budget 1)"].split()[3] == consensus.split()[1]    # = consensus
     assert "100.0%" in rows["cascade (budget 1)"]

@@ -1,13 +1,20 @@
 """SQLCascade: call text-to-SQL systems one by one, stop once their results agree enough.
 
 A cascade over generators under a budget (the vocabulary of `ensel.combine.Cascade`): the
-systems run in an order chosen on training questions (accuracy per unit of cost), after each
-call the candidates returned so far are executed and grouped by result, and a question stops
-at the first call after which the leading result group leads the runner-up by at least
-``threshold_`` votes. The threshold is the largest one whose mean cost on the training
-questions is within the budget. The chosen SQL is the consensus of the candidates run (ties to
-the earliest system in the cascade's order). `calls` is the cost account: which systems were
-called for each question.
+systems run in an order chosen on training questions, after each call the candidates returned
+so far are executed and grouped by result, and a question stops at the first call after which
+the leading result group leads the runner-up by at least ``threshold_`` votes. The threshold is
+the largest one whose mean cost on the training questions is within the budget. The chosen SQL
+is the consensus of the candidates run. `calls` is the cost account: which systems were called
+for each question.
+
+The default order is *complementary*: first the system with the best training accuracy per unit
+of cost, then, one at a time, the system most often right (per unit of cost) on the training
+questions where the consensus of the systems chosen so far is wrong. Calling the most accurate
+systems first instead makes the cascade stop, after two calls, on the errors that similar
+systems share (on Spider, two GPT-4 prompting pipelines agree on the same wrong SQL). Consensus
+ties go by default to the group holding the system with the higher training accuracy, not to
+the one called first.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from ensel.metrics.cost import exit_stages, exit_threshold
 __all__ = ["SQLCascade", "vote_margin"]
 
 FORMAT = "ensel.generators.SQLCascade"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                 # 2: the 'ties' parameter (version 1 files: ties by order)
 CONFIG = "config.json"
-ORDERS = ("accuracy_per_cost", "table")
+ORDERS = ("complementary", "accuracy_per_cost", "table")
+TIES = ("accuracy", "order")
 _KEYS = ("params", "systems", "costs", "system_accuracy", "order", "threshold",
          "calibration_margins")
 _NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
@@ -41,13 +49,18 @@ _NOT_FITTED = "This %(name)s is not fitted yet: call fit() or load() first."
 Fetch = Callable[[int, np.ndarray], Sequence[ExecutionResult]]
 
 
-def vote_margin(results: Sequence[ExecutionResult]) -> tuple[int, int]:
+def vote_margin(results: Sequence[ExecutionResult], priority: Sequence[float] | None = None
+                ) -> tuple[int, int]:
     """Votes of the leading result group minus the runner-up's, and the consensus candidate.
 
     Parameters
     ----------
     results : sequence of ExecutionResult, length R >= 1
         The candidates run so far, in the order they ran; failed ones do not vote.
+    priority : sequence of float, length R, optional
+        Tie rule between groups of equal size: the group holding the candidate with the
+        lowest priority wins (e.g. each candidate's system rank by training accuracy).
+        Default: the group holding the earliest candidate.
 
     Returns
     -------
@@ -55,8 +68,8 @@ def vote_margin(results: Sequence[ExecutionResult]) -> tuple[int, int]:
         Size of the consensus group minus the size of the largest other group (0 when no
         candidate executed).
     pick : int
-        Index into ``results`` of the consensus candidate (ties to the earliest; 0 when every
-        candidate failed).
+        Index into ``results`` of the consensus candidate: the earliest candidate of the
+        winning group (0 when every candidate failed).
 
     Examples
     --------
@@ -66,13 +79,23 @@ def vote_margin(results: Sequence[ExecutionResult]) -> tuple[int, int]:
     (2, 0)
     >>> vote_margin([err, r(2), r(1)])
     (0, 1)
+    >>> vote_margin([err, r(2), r(1)], priority=[0, 2, 1])     # r(1) from the stronger system
+    (0, 2)
     """
     groups = group_results(results)
     if not groups.n_groups:
         return 0, 0
-    sizes = np.sort(groups.sizes)[::-1]
-    second = int(sizes[1]) if len(sizes) > 1 else 0
-    return int(sizes[0]) - second, groups.consensus()
+    sizes = groups.sizes
+    ranked = np.sort(sizes)[::-1]
+    margin = int(ranked[0]) - (int(ranked[1]) if len(ranked) > 1 else 0)
+    if priority is None:
+        return margin, groups.consensus()
+    priority = np.asarray(priority, dtype=float)
+    if priority.shape != (len(results),):
+        raise ValueError(f"vote_margin: 'priority' must have one entry per result "
+                         f"({len(results)}); got shape {priority.shape}.")
+    tied = [m for m, size in zip(groups.members, sizes, strict=True) if size == ranked[0]]
+    return margin, min(tied, key=lambda m: float(priority[m].min()))[0]
 
 
 class SQLCascade(BaseEstimator):
@@ -81,9 +104,14 @@ class SQLCascade(BaseEstimator):
     Per question the systems are called one at a time in `order_`; after each call the
     candidates so far are executed and grouped by result (`vote_margin`), and the question
     stops once the leading group leads by at least `threshold_` votes (or every system ran).
-    The chosen SQL is the consensus of the candidates run. The threshold is calibrated on the
-    training questions: the largest whose mean cost there is within the budget, as in
-    `ensel.combine.Cascade`. Train on some databases, apply to others.
+    The chosen SQL is the consensus of the candidates run (ties: see ``ties``). The threshold is
+    calibrated on the training questions: the largest whose mean cost there is within the
+    budget, as in `ensel.combine.Cascade`. Train on some databases, apply to others.
+
+    The vote margin is an integer, so the mean cost moves in steps: a budget between the costs
+    of two margins gets the smaller one (on the Spider half, margin 2 costs about 24% of the
+    calls and margin 3 about 35%, so budget 1/3 spends about 24%); `validation_cost_fraction_`
+    says what was spent.
 
     Parameters
     ----------
@@ -96,10 +124,19 @@ class SQLCascade(BaseEstimator):
     costs : mapping of str to float, optional
         Relative cost of one call of each system (e.g. from model size or API price), every
         system of the training questions, each ``> 0``. Default: 1 per call.
-    order : {"accuracy_per_cost", "table"}, default="accuracy_per_cost"
-        Call order: decreasing training accuracy per unit of cost (ties by the file's order),
-        or the questions file's order (the order consensus ties already trust: strongest
-        first).
+    order : {"complementary", "accuracy_per_cost", "table"}, default="complementary"
+        Call order, chosen on the training questions. ``"complementary"``: first the system
+        with the best accuracy per unit of cost, then repeatedly the one right on the most
+        training questions, per unit of cost, where the consensus of the systems chosen so
+        far (with the ``ties`` rule) is wrong. ``"accuracy_per_cost"``: decreasing accuracy per
+        unit of cost. ``"table"``: the questions file's order (which may carry outside
+        knowledge of the systems, e.g. a leaderboard). Ties in the first two by the file's
+        order.
+    ties : {"accuracy", "order"}, default="accuracy"
+        Which of two equally large result groups is the consensus: the one holding the system
+        with the higher training accuracy (ties by the file's order), or the one holding the
+        earliest system called. Either way the chosen candidate is the earliest-called member
+        of that group.
 
     Attributes
     ----------
@@ -111,6 +148,8 @@ class SQLCascade(BaseEstimator):
         Each system's accuracy on the training questions.
     order_ : ndarray of shape (K,)
         System indices in the order they are called.
+    priority_ : ndarray of shape (K,)
+        Tie priority of each system (0 wins ties), from ``ties``.
     threshold_ : float
         Stop once the leading group leads by at least this many votes (``inf``: call every
         system; ``-inf``: always stop after the first call).
@@ -137,20 +176,21 @@ class SQLCascade(BaseEstimator):
     >>> halves, (rows_b, rows_a) = by_database_folds(executed)
     >>> cascade = SQLCascade(budget=1 / 3).fit([executed[i] for i in rows_a])
     >>> cascade.threshold_, round(cascade.validation_cost_fraction_, 3)
-    (2.0, 0.233)
+    (2.0, 0.231)
     >>> calls = cascade.calls([executed[i] for i in rows_b])     # [Q, K] 0/1
     >>> calls.shape, round(cascade.cost_fraction(calls), 3)
-    ((247, 12), 0.21)
+    ((247, 12), 0.236)
     >>> dbs.close()
     """
 
     def __init__(self, budget: float | None = 1 / 3, *, max_cost: float | None = None,
                  costs: Mapping[str, float] | None = None,
-                 order: str = "accuracy_per_cost") -> None:
+                 order: str = "complementary", ties: str = "accuracy") -> None:
         self.budget = budget
         self.max_cost = max_cost
         self.costs = costs
         self.order = order
+        self.ties = ties
 
     # ------------------------------------------------------------------ parameters
     def _check_budget(self, budget: Any, max_cost: Any, where: str) -> None:
@@ -191,22 +231,61 @@ class SQLCascade(BaseEstimator):
         name = type(self).__name__
         self._check_budget(self.budget, self.max_cost, name)
         V.check_choice(self.order, "order", name, ORDERS)
+        V.check_choice(self.ties, "ties", name, TIES)
         executed = list(executed)
         self.system_accuracy_ = system_accuracies(executed)      # checks gold, non-empty
         self.systems_ = list(executed[0].systems)
         self._check_systems(executed)
         self.costs_ = self._check_costs(self.systems_)
-        self.order_ = self._order()
+        self.order_ = self._order(executed)
+        self.priority_ = self._priority(self.order_)
         self.validation_margins_ = self._margins(executed)
         self._calibrate_validation()
         return self
 
-    def _order(self) -> np.ndarray:
+    def _priority(self, order: np.ndarray) -> np.ndarray:
+        """``[K]``: each system's rank in the tie rule (0 wins), for the call order ``order``."""
+        if self.ties == "order":
+            ranked = np.asarray(order)
+        else:
+            accuracy = np.array([self.system_accuracy_[s] for s in self.systems_])
+            ranked = np.argsort(-accuracy, kind="stable")
+        out = np.empty(len(ranked), dtype=np.int64)
+        out[ranked] = np.arange(len(ranked))
+        return out
+
+    def _order(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
         k = len(self.systems_)
         if self.order == "table":
             return np.arange(k)
         accuracy = np.array([self.system_accuracy_[s] for s in self.systems_])
-        return np.argsort(-(accuracy / self.costs_), kind="stable")
+        by_value = np.argsort(-(accuracy / self.costs_), kind="stable")
+        if self.order == "accuracy_per_cost":
+            return by_value
+        return self._complementary(executed, by_value)
+
+    def _complementary(self, executed: Sequence[ExecutedQuestion],
+                       by_value: np.ndarray) -> np.ndarray:
+        """Greedy: next, the system right most often (per cost) where the prefix's consensus
+        is wrong; ties by ``by_value`` (accuracy per cost). The first is ``by_value[0]``."""
+        correct = np.stack([eq.correct & eq.present for eq in executed])      # [Q, K]
+        order = [int(by_value[0])]
+        while len(order) < len(by_value):
+            wrong = ~self._prefix_correct(executed, correct, order)
+            rest = [int(j) for j in by_value if j not in order]
+            gain = correct[wrong][:, rest].sum(axis=0) / self.costs_[rest]
+            order.append(rest[int(np.argmax(gain))])              # first maximum: by value
+        return np.array(order, dtype=np.int64)
+
+    def _prefix_correct(self, executed: Sequence[ExecutedQuestion], correct: np.ndarray,
+                        order: list[int]) -> np.ndarray:
+        """``[Q]``: whether the consensus of the systems ``order`` (called in that order) is
+        right on each training question, with this cascade's tie rule."""
+        priority = self._priority(np.array(order + [j for j in range(len(self.systems_))
+                                                    if j not in order]))[order]
+        picks = [order[vote_margin([eq.results[j] for j in order], priority)[1]]
+                 for eq in executed]
+        return correct[np.arange(len(executed)), picks]
 
     def _margins(self, executed: Sequence[ExecutedQuestion]) -> np.ndarray:
         """``[Q, K]``: the vote margin after each call, every system called on every question."""
@@ -284,7 +363,8 @@ class SQLCascade(BaseEstimator):
         -------
         picks : ndarray of shape (n_questions,), int
             The chosen system per question (index into ``systems_``): the first system, in
-            the call order, of the consensus group of the candidates run.
+            the call order, of the consensus group of the candidates run (equal groups
+            decided by `priority_`).
         calls : ndarray of shape (n_questions, K), int
             1 for every system called on each question, 0 elsewhere.
         """
@@ -292,6 +372,7 @@ class SQLCascade(BaseEstimator):
         n = V.check_int_param(n_questions, "n_questions", f"{type(self).__name__}."
                               f"run_sequential", low=0)
         k = len(self.systems_)
+        priority = self.priority_[self.order_]          # of the candidates in call order
         ran: list[list[ExecutionResult]] = [[] for _ in range(n)]
         picks = np.full(n, int(self.order_[0]), dtype=np.int64)
         calls = np.zeros((n, k), dtype=np.int64)
@@ -307,7 +388,7 @@ class SQLCascade(BaseEstimator):
             done = np.zeros(len(active), dtype=bool)
             for i, (q, result) in enumerate(zip(active, got, strict=True)):
                 ran[q].append(result)
-                margin, pick = vote_margin(ran[q])
+                margin, pick = vote_margin(ran[q], priority[: stage + 1])
                 picks[q] = self.order_[pick]
                 done[i] = margin >= self.threshold_ or stage == k - 1
             active = active[~done]
@@ -369,7 +450,7 @@ class SQLCascade(BaseEstimator):
                   "params": {"budget": self.budget, "max_cost": self.max_cost,
                              "costs": None if self.costs is None else
                              {s: float(c) for s, c in self.costs.items()},
-                             "order": self.order},
+                             "order": self.order, "ties": self.ties},
                   "systems": self.systems_, "costs": self.costs_.tolist(),
                   "system_accuracy": self.system_accuracy_, "order": self.order_.tolist(),
                   "threshold": _json_float(self.threshold_),
@@ -402,12 +483,16 @@ class SQLCascade(BaseEstimator):
         from ensel._io import read_json
 
         where = Path(path) / CONFIG
-        config = read_json(where, format=FORMAT, versions=(FORMAT_VERSION,), keys=_KEYS,
+        config = read_json(where, format=FORMAT, versions=(1, FORMAT_VERSION), keys=_KEYS,
                            required=_KEYS)
         try:
-            self = cls(**config["params"])
+            params = dict(config["params"])
+            if config["version"] == 1:                 # before 'ties': ties by call order
+                params.setdefault("ties", "order")
+            self = cls(**params)
             self._check_budget(self.budget, self.max_cost, cls.__name__)
             V.check_choice(self.order, "order", cls.__name__, ORDERS)
+            V.check_choice(self.ties, "ties", cls.__name__, TIES)
             self.systems_ = [str(s) for s in config["systems"]]
             self.costs_ = self._check_costs(self.systems_)
             self.system_accuracy_ = {s: float(config["system_accuracy"][s])
@@ -419,6 +504,7 @@ class SQLCascade(BaseEstimator):
                     self.validation_margins_.ndim != 2 or self.validation_margins_.shape[1] != k:
                 raise ValueError(f"'order' and 'calibration_margins' must cover the {k} "
                                  f"systems")
+            self.priority_ = self._priority(self.order_)
         except (TypeError, KeyError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from exc
         self._calibrate_validation()
