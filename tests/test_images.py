@@ -160,3 +160,25 @@ def test_decoded_images_written_meanwhile_by_another_process(tmp_path, monkeypat
     (tmp_path / "images" / f"mnist_5k-{key}" / "y.npy").unlink()      # not an artefact: refuse
     with pytest.raises(FileExistsError, match=r"mnist_5k-"):
         images.load_images(100, cache=tmp_path)
+
+
+def test_convnet_is_channels_last_and_computes_conv_relu_pool():
+    from ensel.nets import ConvNet
+
+    torch.manual_seed(0)
+    net = ConvNet((1, 8, 8), 3, channels=(2, 4))
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    x = torch.rand(5, 1, 8, 8)
+    h = x
+    for c in convs:            # the textbook block, in the default memory layout
+        h = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(
+            h, c.weight.contiguous(), c.bias, padding=1)), 2)
+    expected = torch.nn.functional.linear(h.flatten(1), net.out.weight, net.out.bias)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-6)
+    state = {n: t.contiguous() for n, t in net.state_dict().items()}   # as the cache saves it
+    again = ConvNet((1, 8, 8), 3, channels=(2, 4))
+    again.load_state_dict(state)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), net(x), rtol=0, atol=0)

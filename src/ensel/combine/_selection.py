@@ -320,6 +320,44 @@ PRICES = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 """The prices tried for the sequential order, in score spreads per mean member cost."""
 
 
+def sequential_stages(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor | None,
+                      head: nn.Module | None, costs: torch.Tensor) -> list[tuple[Any, ...]]:
+    """What the sequential policy's calibration chooses from, per price of `PRICES` (one, 0,
+    when every member costs the same on each row): ``(price, order [B, M], stage outputs
+    [B, M, C] (float64), exit confidences [B, M], costs spent [B, M])``; independent of the
+    budget, so one list serves every budget (`choose_exit`)."""
+    c = costs.double()
+    spread = float(scores.double().std()) or 1.0
+    uniform = bool((c == c[:, :1]).all())
+    stages = []
+    for p in (0.0,) if uniform else PRICES:
+        price = p * spread / max(float(c.mean()), 1e-12)
+        order = run_order(scores - price * costs)
+        outs = stage_outputs(P, order, w, head)
+        stages.append((price, order, outs, exit_confidence(outs), stage_costs(costs, order)))
+    return stages
+
+
+def choose_exit(stages: list[tuple[Any, ...]], target: torch.Tensor, limit: float
+                ) -> tuple[float, float, torch.Tensor, np.ndarray]:
+    """Of `sequential_stages`, for each price the largest exit threshold whose mean cost is
+    within ``limit`` (`ensel.metrics.cost.exit_threshold`); kept: the most accurate of those
+    that meet it (the cheapest if none does), ties to the lower price. Returns its
+    ``(threshold, price, order, exit stages [B])``."""
+    from ensel.metrics.cost import exit_stages, exit_threshold
+
+    best: tuple[Any, ...] | None = None
+    for price, order, outs, conf, spent in stages:
+        threshold, met = exit_threshold(conf, spent, limit)
+        exits = exit_stages(conf, threshold)
+        picked = outs[torch.arange(len(exits)), torch.from_numpy(exits)]
+        accuracy = float((picked.argmax(1) == target).double().mean())
+        key = (met, accuracy if met else -float(spent[np.arange(len(exits)), exits].mean()))
+        if best is None or key > best[0]:
+            best = (key, threshold, price, order, exits)
+    return best[1], best[2], best[3], best[4]
+
+
 def calibrate_sequential(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor | None,
                          head: nn.Module | None, costs: torch.Tensor, target: torch.Tensor,
                          budget: float) -> tuple[float, float]:
@@ -329,26 +367,8 @@ def calibrate_sequential(P: torch.Tensor, scores: torch.Tensor, w: torch.Tensor 
     accurate of those that meet the budget (the cheapest if none does), ties to the lower
     price. The price puts cheap members first when running the best-scored one first would
     not fit the budget."""
-    from ensel.metrics.cost import exit_stages, exit_threshold
-
-    c = costs.double()
-    spread = float(scores.double().std()) or 1.0
-    uniform = bool((c == c[:, :1]).all())
-    best: tuple[tuple[bool, float], float, float] | None = None
-    for p in (0.0,) if uniform else PRICES:
-        price = p * spread / max(float(c.mean()), 1e-12)
-        order = run_order(scores - price * costs)
-        outs = stage_outputs(P, order, w, head)
-        conf = exit_confidence(outs)
-        spent = stage_costs(costs, order)
-        threshold, met = exit_threshold(conf, spent, budget * float(c.sum(1).mean()))
-        exits = exit_stages(conf, threshold)
-        picked = outs[torch.arange(len(exits)), torch.from_numpy(exits)]
-        accuracy = float((picked.argmax(1) == target).double().mean())
-        key = (met, accuracy if met else -float(spent[np.arange(len(exits)), exits].mean()))
-        if best is None or key > best[0]:
-            best = (key, threshold, price)
-    return best[1], best[2]
+    stages = sequential_stages(P, scores, w, head, costs)
+    return choose_exit(stages, target, budget * float(costs.double().sum(1).mean()))[:2]
 
 
 class _SequentialObjective(_SelectionObjective):
@@ -383,13 +403,20 @@ class _SequentialObjective(_SelectionObjective):
         return self._loss(combine(P, z, w, head), target) + 0.0 * scores.sum()
 
     def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
+        return self.score_stages(net, *self.validation_stages(net, rows))
+
+    def validation_stages(self, net: nn.Module, rows: np.ndarray) -> tuple[Any, ...]:
+        """``(rows, weight logits, sequential_stages)`` of ``net`` on ``rows``."""
         idx = torch.from_numpy(rows)
         scores, w = net(self.F[idx])
-        P, costs = self.P[idx], self.costs[idx]
-        threshold, price = calibrate_sequential(P, scores, w, net.head, costs,
-                                                self.target[idx], self.budget)
-        z, _ = sequential_exits(P, scores, w, net.head, costs, threshold, price)
-        out = combine(self.P[idx], z, w, net.head)
+        return idx, w, sequential_stages(self.P[idx], scores, w, net.head, self.costs[idx])
+
+    def score_stages(self, net: nn.Module, idx: torch.Tensor, w: torch.Tensor | None,
+                     stages: list[tuple[Any, ...]]) -> tuple[float, float]:
+        """Validation ``(loss, accuracy)`` of the policy exiting within this budget."""
+        limit = self.budget * float(self.costs[idx].double().sum(1).mean())
+        _, _, order, exits = choose_exit(stages, self.target[idx], limit)
+        out = combine(self.P[idx], prefix_mask(order, exits), w, net.head)
         loss = float(self._loss(out, self.target[idx]))
         return loss, float((out.argmax(1) == self.target[idx]).float().mean())
 
@@ -402,7 +429,8 @@ class _SharedSequential:
     budget, its own early stopping (`ensel._training.EarlyStopping` at ``patience``) on that
     budget's validation numbers, ignoring a budget's epochs after it stopped. To the trainer
     it reports ``-epoch`` while some budget still improves and ``inf`` otherwise, so training
-    stops exactly when the last budget does. `fits` gives per budget the `Fit` a training
+    stops exactly when the last budget does. The validation's stage outputs are computed once
+    per epoch for every budget (`sequential_stages`). `fits` gives per budget the `Fit` a training
     at that budget alone returns (same epoch, weights, validation numbers and history).
     """
 
@@ -426,11 +454,12 @@ class _SharedSequential:
     def evaluate(self, net: nn.Module, rows: np.ndarray) -> tuple[float, float]:
         self.epoch += 1
         improved = False
+        shared = self.objectives[0].validation_stages(net, rows) if any(self.active) else ()
         for i, (objective, stopper) in enumerate(zip(self.objectives, self.stoppers,
                                                      strict=True)):
             if not self.active[i]:
                 continue
-            loss, score = objective.evaluate(net, rows)
+            loss, score = objective.score_stages(net, *shared)
             self.records[i].append((loss, score))
             self.active[i] = not stopper.update(net, self.epoch, loss, score)
             improved = improved or stopper.epoch == self.epoch

@@ -508,7 +508,8 @@ class DifferentiableSelector(Combiner):
         copies = [clone(self).set_params(budget=b, max_cost=None) for b in budgets]
         if self.engine != "local":
             return [c.fit(table) for c in copies]
-        group = {"budgets": sorted({b for b in budgets if b < 1.0}), "fits": {}, "seconds": {}}
+        group = {"budgets": sorted({b for b in budgets if b < 1.0}), "fits": {}, "seconds": {},
+                 "stackers": {}}
         try:
             for c in copies:
                 c._budget_group = group
@@ -643,6 +644,14 @@ class DifferentiableSelector(Combiner):
 
     # ------------------------------------------------------------------ fit, step by step
     def _fit(self, table: PredictionTable) -> None:
+        group = getattr(self, "_budget_group", None)
+        self._stackers = {} if group is None else group["stackers"]    # rows -> (W, b)
+        try:
+            self._fit_candidates(table)
+        finally:
+            del self._stackers
+
+    def _fit_candidates(self, table: PredictionTable) -> None:
         start = time.perf_counter()
         data = self._prepare(table)
         if (self.budget_ is not None and self.budget_ >= 1.0 and self.features_ != "first"
@@ -835,7 +844,10 @@ class DifferentiableSelector(Combiner):
         if subset:
             fit_rows = data.train if rows is None else rows
             part = P[fit_rows].numpy()
-            weight, bias = stacker_weights(part, data.target[fit_rows].numpy(), P.shape[2])
+            cache, key = getattr(self, "_stackers", {}), np.asarray(fit_rows).tobytes()
+            if key not in cache:        # the same rows give the same stacker: fitted once
+                cache[key] = stacker_weights(part, data.target[fit_rows].numpy(), P.shape[2])
+            weight, bias = cache[key]
             build = functools.partial(_warm_started, build, weight, bias, part)
         if policy == "route":
             fit_rows = data.train if rows is None else rows
