@@ -61,3 +61,14 @@ def test_bench_cascade_rows(capsys: pytest.CaptureFixture[str]) -> None:
     assert "100.0%" in rows["cascade (budget 1)"]
     calls = float(rows["cascade (budget 1/3)"].split()[7].rstrip("%"))
     assert calls <= 100 / 3
+
+
+def test_bench_splits_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load()
+    assert bench.main(["--splits", "--limit", "2", "--budgets", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "every split of the 10 databases into two halves (126 splits" in out
+    rows = [line for line in out.splitlines() if line.startswith("cascade (")]
+    assert len(rows) == 3
+    for row in rows:                  # budget 1: every system called, exactly consensus
+        assert row.split()[-4:] == ["+0.00", "+-0.00", "100.0%", "0%"]
