@@ -83,7 +83,7 @@ def evaluate_by_database(executed: Sequence[ExecutedQuestion], *,
     budgets : sequence of float, default=()
         Budgets (fractions of calling every system) of the cascades to evaluate.
     cascade_params : mapping, optional
-        Other `SQLCascade` parameters (``costs``, ``order``).
+        Other `SQLCascade` parameters (``costs``, ``order``, ``ties``).
     selector_params : mapping, optional
         `SQLSelector` parameters (``{}`` for the default selector); None: no selector row.
 
