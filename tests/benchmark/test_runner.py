@@ -127,3 +127,21 @@ def test_a_part_that_raises_in_a_process_stops_the_run(tmp_path):
     plan.parts = [("no-such-dataset", "natural", None), *plan.parts]
     with pytest.raises(ValueError, match=r"no-such-dataset"):
         run_benchmark(plan, tmp_path, jobs=2)
+
+
+def test_one_thread_limits_torch_blas_and_openmp_and_restores_them():
+    torch = pytest.importorskip("torch")
+    from threadpoolctl import threadpool_info
+
+    from ensel.benchmark.runner import one_thread
+
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+            pools = threadpool_info()
+            assert {p["internal_api"] for p in pools} >= {"openmp", "openblas"}
+            assert all(p["num_threads"] == 1 for p in pools)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
