@@ -27,8 +27,9 @@ DatabasesOpt = Annotated[Path, typer.Option(
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds allowed per query.")]
 MaxRowsOpt = Annotated[int, typer.Option("--max-rows", help="Rows kept per result.")]
 OrderOpt = Annotated[str, typer.Option(
-    "--order", help="Call order of the budgeted cascade: accuracy_per_cost (on the training "
-                    "questions) or table (the file's order).")]
+    "--order", help="Call order of the budgeted cascade: complementary (each next system the "
+                    "one most often right where those before are wrong, on the training "
+                    "questions), accuracy_per_cost, or table (the file's order).")]
 CostsOpt = Annotated[Path | None, typer.Option(
     "--costs", help="JSON object {system: relative cost of one call} (default: 1 each).")]
 
@@ -122,7 +123,7 @@ def evaluate(
                                     "half, then swap: every question once, on an unseen "
                                     "database.")] = False,
     budget: BudgetOpt = None,
-    order: OrderOpt = "accuracy_per_cost",
+    order: OrderOpt = "complementary",
     costs: CostsOpt = None,
     train_selector: Annotated[bool, typer.Option(
         "--train-selector", help="With --split-by-database: also the learned selector, "
@@ -222,7 +223,7 @@ def train(
         "--cv", help="Folds by database for choosing the penalty.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     budget: OneBudgetOpt = None,
-    order: OrderOpt = "accuracy_per_cost",
+    order: OrderOpt = "complementary",
     costs: CostsOpt = None,
     timeout: TimeoutOpt = 5.0,
     max_rows: MaxRowsOpt = 10_000,
