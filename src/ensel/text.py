@@ -236,12 +236,13 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (N, n_features_out_), float32
         """
-        from scipy.sparse import hstack
-
         check_is_fitted(self, "svd_")
         text = self._strip(_check_prompts(prompts, "PromptFeatures.transform"))
-        T = hstack([v.transform(text) for v in self.vectorizers_]).tocsr()
-        return self.svd_.transform(T).astype(np.float32, copy=False)
+        # the SVD's projection of [T_word, T_char], block by block (no stacked copy of the TF-IDF)
+        blocks = np.cumsum([len(v.vocabulary_) for v in self.vectorizers_])[:-1]
+        parts = np.split(self.svd_.components_, blocks, axis=1)
+        X = sum(v.transform(text) @ W.T for v, W in zip(self.vectorizers_, parts, strict=True))
+        return np.asarray(X, dtype=np.float32)
 
 
 def featurize(features: Any, train: Sequence[str], *others: Sequence[str]
