@@ -40,10 +40,11 @@ class ConvNet(nn.Module):
     Notes
     -----
     The conv weights and the activations are kept channels-last (``torch.channels_last``):
-    the same numbers (to float rounding), about twice as fast on CPU (oneDNN's kernels;
-    measured on MNIST at batch 128, one thread: an epoch of 1,000 images 0.30 s -> 0.15 s).
-    Each block pools before its ReLU (``relu(maxpool(x)) == maxpool(relu(x))``, a quarter of
-    the ReLU work; another 10%).
+    the same numbers (to float rounding), faster on CPU (oneDNN's kernels; max-pooling in the
+    default layout was a third of a training step). Each block pools before its ReLU
+    (``relu(maxpool(x)) == maxpool(relu(x))``, a quarter of the ReLU work). Measured with
+    (8, 16) channels at batch 128, one thread: an epoch of 1,000 MNIST images took 0.16 s of
+    CPU before, 0.08 s now.
 
     Examples
     --------

@@ -107,9 +107,10 @@ _COST: dict[tuple[str, int | None], dict[str, tuple[float, float, float]]] = {
     ("pendigits", None): {"specialists": (12, 60, 25), "natural": (25, 30, 8)},
     ("letter", None): {"specialists": (20, 110, 45), "natural": (55, 70, 15)},
     # the images suite (its 8 combiners, e2e-cel and cascade at 3 budgets; k=3 reuses e2e-cel):
-    # CPU seconds of one thread, measured at a load average of 4-10 (wall was 2-2.5x more);
+    # CPU seconds of one thread (BLAS/OpenMP on one too), from the 205 s / 96 s of CPU of a
+    # first run and a run from the cache with --jobs 2 (about 14 s of it start-up and report);
     # tables = first run, members trained (from the member cache: under 1 s)
-    ("mnist_5k", None): {"specialists": (8, 37, 0), "natural": (36, 25, 0)},
+    ("mnist_5k", None): {"specialists": (13, 17, 0), "natural": (23, 11, 0)},
 }
 
 
