@@ -94,9 +94,11 @@ def run_cell(sel: Any, test: Any, seed: int, *, k: int, budgets: Sequence[float]
         out[name] = score(est, ftest, fit_s)
     est, fit_s = _fit(lambda: selector(seed, selector_epochs, channels, k=k), sel)
     out[f"selector CNN k={k}"] = score(est, test, fit_s)
-    for b in budgets:
-        est, fit_s = _fit(lambda b=b: selector(seed, selector_epochs, channels, budget=b), sel)
-        out[f"selector CNN b={b:g}"] = score(est, test, fit_s)
+    with warnings.catch_warnings():     # one copy per budget, as fitted alone (fit_budgets)
+        warnings.simplefilter("ignore")
+        fitted = selector(seed, selector_epochs, channels).fit_budgets(sel, budgets)
+    for b, est in zip(budgets, fitted, strict=True):
+        out[f"selector CNN b={b:g}"] = score(est, test, est.fit_seconds_)
     cascade, fit_s = _fit(lambda: Cascade(budget=budgets[0], random_state=seed), fsel)
     for b in budgets:
         start = time.perf_counter()
@@ -196,7 +198,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--selector-epochs", type=int, default=30)
     p.add_argument("--selection-channels", type=int, nargs="+", default=list(SELECTION_CHANNELS),
                    help="conv channels of the selectors' ConvNet (default: the members')")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (BLAS and OpenMP run on one)")
     p.add_argument("--out", type=Path, default=None, help="write the raw records as JSON")
     args = p.parse_args(argv)
     given = args.budgets
@@ -207,10 +210,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
+    from ensel.benchmark.runner import one_thread
+
     args = parse(argv)
-    torch.set_num_threads(args.threads)
     start, cpu = time.perf_counter(), time.process_time()
-    results = run(args)
+    with one_thread():               # BLAS and OpenMP on one thread, as ensel benchmark
+        torch.set_num_threads(args.threads)
+        results = run(args)
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
     for pool, runs in results.items():
         print_pool(pool, runs)
