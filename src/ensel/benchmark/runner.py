@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -823,7 +823,8 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "", console: An
     Every (dataset, pool, seed) builds its tables once (the benchmark protocol of
     docs/benchmark.md, or the user's table), then fits every combiner on the selection part
     and scores it on the test part.
-    Torch, BLAS and OpenMP run on one thread for the run (`one_thread`). ``results.json``
+    Torch, BLAS and OpenMP run on one thread (`one_thread`), in this process or in each
+    worker. ``results.json``
     and ``results.md`` are rewritten
     after every (dataset, pool, seed), so an interrupted run keeps what it finished.
 
@@ -866,7 +867,8 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "", console: An
     per_part = 1 + len(plan.combiners) + len(plan.peers) + len(plan.ks) + len(plan.budgeted)
     total = per_part * len(plan.parts) * len(plan.seeds)
     start = time.perf_counter()
-    with one_thread(), Progress(
+    # with jobs > 1 the workers compute (each under one_thread); this process only waits
+    with (one_thread() if jobs == 1 else nullcontext()), Progress(
             SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
             MofNCompleteColumn(), TimeElapsedColumn(), console=console,
             transient=True) as progress:
