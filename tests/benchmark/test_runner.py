@@ -145,3 +145,47 @@ def test_one_thread_limits_torch_blas_and_openmp_and_restores_them():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_selector_budgets_come_from_one_fit_budgets_call(tmp_path, monkeypatch):
+    """The budgeted selector is fitted at every budget by one ``fit_budgets`` call (each copy
+    as fitted alone); if that call raises, the budgets are fitted one by one."""
+    import io
+
+    from rich.console import Console
+    from sklearn.base import clone
+
+    from ensel.benchmark import run_benchmark
+    from ensel.benchmark import runner as R
+    from ensel.combine import DifferentiableSelector
+
+    fast = DifferentiableSelector(max_epochs=3, hidden_layer_sizes=(8,), n_iter_no_change=2)
+    monkeypatch.setattr(R, "_make", lambda name, seed, images=None: clone(fast))
+    calls = []
+    joint = DifferentiableSelector.fit_budgets
+    monkeypatch.setattr(DifferentiableSelector, "fit_budgets", lambda self, table, budgets:
+                        calls.append(list(budgets)) or joint(self, table, budgets))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(160, 3)), rng.integers(0, 3, 160)
+    P = np.stack([np.where((X[:, j] > 0)[:, None], np.eye(3)[y] * 0.7 + 0.1,
+                           rng.dirichlet(np.ones(3), 160)) for j in range(3)], axis=1)
+    PredictionTable.from_arrays(P, y=y, X=X, costs=[1.0, 2.0, 3.0]).save(tmp_path / "t")
+    plan = plan_benchmark(table=tmp_path / "t", combiners=["e2e-cel"], budgets=[0.3, 0.6],
+                          ks=[])
+    paths, header = run_benchmark(plan, tmp_path / "a", console=Console(file=io.StringIO()))
+    records = {r["combiner"]: r for r in json.loads(paths["results"].read_text())["records"]}
+    assert header["failures"] == [] and calls == [[0.3, 0.6]]
+    sel, test = load_user_tables(tmp_path / "t")[:2]
+    for b in (0.3, 0.6):
+        alone = clone(fast).set_params(budget=b).fit(sel)
+        assert records[f"e2e-cel[budget={b:g}]"]["accuracy"] == pytest.approx(
+            float((alone.predict(test) == test.y).mean()), abs=5e-6)   # records: 5 digits
+
+    def broken(self, table, budgets):
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(DifferentiableSelector, "fit_budgets", broken)
+    paths, header = run_benchmark(plan, tmp_path / "b", console=Console(file=io.StringIO()))
+    again = {r["combiner"]: r for r in json.loads(paths["results"].read_text())["records"]}
+    assert header["failures"] == []
+    assert again["e2e-cel[budget=0.3]"]["accuracy"] == records["e2e-cel[budget=0.3]"]["accuracy"]
