@@ -39,7 +39,9 @@ from ensel.table import PredictionTable
 
 IMAGE_SHAPE = (1, 28, 28)
 CACHE_ENV = "ENSEL_CACHE"
-CACHE_FORMAT, CACHE_VERSION = "ensel.images.member", 1
+#: In every member's cache key: bump the version whenever member training changes what it
+#: gives (2: channels-last ConvNet, whose float rounding differs), so stale members are retrained.
+CACHE_FORMAT, CACHE_VERSION = "ensel.images.member", 2
 #: CNN widths of the natural pool (conv channels) and how many seeds of each.
 NATURAL_CNNS = (((4, 8), 3), ((8, 16), 3), ((16, 32), 2))
 SPECIALIST_CHANNELS = (8, 16)
