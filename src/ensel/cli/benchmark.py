@@ -80,7 +80,7 @@ def benchmark(
     jobs: Annotated[int, typer.Option(
         callback=int_range(1),
         help="Run this many (dataset, pool, seed) parts at once, each in its own process "
-             "(torch on one thread in each); the same records as with 1.")] = 1,
+             "(torch, BLAS and OpenMP on one thread in each); the same records as with 1.")] = 1,
     max_rows: Annotated[int | None, typer.Option(
         hidden=True, callback=int_range(20),
         help="Cap every dataset's rows (stratified), for smoke tests.")] = None,
