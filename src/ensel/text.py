@@ -114,9 +114,10 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
     The character TF-IDF is computed once per distinct token (``_CharTfidf``): the numbers of
     scikit-learn's ``TfidfVectorizer(analyzer="char_wb")``, about ten times faster on long
     prompts. Measured on the 10,000 two-question prompts of ``bench_routing.py --scale 10000``
-    (3,268 characters on average, fitted on a 2,000-prompt sample, 2 busy cores): 18 s of CPU
-    for the features (86 s with scikit-learn's character TF-IDF), of which the SVD's fit takes
-    9 s, the sample's TF-IDF 2 s, and the other 8,000 prompts' TF-IDF and projection 7.5 s.
+    (3,268 characters on average, fitted on a 2,000-prompt sample, 2 quiet cores): 14 s wall,
+    16 s of CPU for the features (86 s of CPU with scikit-learn's character TF-IDF): the SVD's
+    fit 3 s (5 s of CPU on two BLAS threads), the sample's TF-IDF 2 s, the other 8,000
+    prompts' TF-IDF and projection 6.5 s (word n-grams 4.5 s, characters 2.0 s).
 
     Parameters
     ----------
