@@ -74,15 +74,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
-        budgets: Sequence[float] = ()) -> dict[str, Any]:
-    from ensel.generators.sql import (
-        SQLiteDatabases,
-        SQLSelector,
-        execute_questions,
-        load_questions,
-        system_accuracies,
-    )
+def load_executed(data: Path, limit: int | None) -> list[Any]:
+    """The questions of ``data`` (at most ``limit`` per database), executed on its databases."""
+    from ensel.generators.sql import SQLiteDatabases, execute_questions, load_questions
 
     questions = load_questions(data / "questions.jsonl")
     if limit is not None:
@@ -90,10 +84,18 @@ def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
         questions = [q for q in questions
                      if kept.setdefault(q.db_id, 0) < limit and not kept.__setitem__(
                          q.db_id, kept[q.db_id] + 1)]
-    start = time.perf_counter()
     dbs = SQLiteDatabases(data / "database")
     executed = execute_questions(questions, dbs)
     dbs.close()
+    return executed
+
+
+def run(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
+        budgets: Sequence[float] = ()) -> dict[str, Any]:
+    from ensel.generators.sql import SQLSelector, system_accuracies
+
+    start = time.perf_counter()
+    executed = load_executed(data, limit)
     exec_seconds = time.perf_counter() - start
     n_queries = sum(len(eq.results) + 1 for eq in executed)
     systems = executed[0].systems
@@ -281,17 +283,9 @@ def report(res: dict[str, Any]) -> str:
 def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
            budgets: Sequence[float] = ()) -> str:
     """Nested CV inside each training half; the other half's labels are never read."""
-    from ensel.generators.sql import SQLiteDatabases, SQLSelector, execute_questions, load_questions
+    from ensel.generators.sql import SQLSelector
 
-    questions = load_questions(data / "questions.jsonl")
-    if limit is not None:
-        kept: dict[str, int] = {}
-        questions = [q for q in questions
-                     if kept.setdefault(q.db_id, 0) < limit and not kept.__setitem__(
-                         q.db_id, kept[q.db_id] + 1)]
-    dbs = SQLiteDatabases(data / "database")
-    executed = execute_questions(questions, dbs)
-    dbs.close()
+    executed = load_executed(data, limit)
     counts: dict[str, int] = {}
     for eq in executed:
         counts[eq.question.db_id] = counts.get(eq.question.db_id, 0) + 1
@@ -365,17 +359,9 @@ def splits(data: Path, *, limit: int | None, budgets: Sequence[float]) -> str:
     import itertools
     from fractions import Fraction
 
-    from ensel.generators.sql import SQLCascade, SQLiteDatabases, execute_questions, load_questions
+    from ensel.generators.sql import SQLCascade
 
-    questions = load_questions(data / "questions.jsonl")
-    if limit is not None:
-        kept: dict[str, int] = {}
-        questions = [q for q in questions
-                     if kept.setdefault(q.db_id, 0) < limit and not kept.__setitem__(
-                         q.db_id, kept[q.db_id] + 1)]
-    dbs = SQLiteDatabases(data / "database")
-    executed = execute_questions(questions, dbs)
-    dbs.close()
+    executed = load_executed(data, limit)
     names = sorted({eq.question.db_id for eq in executed})
     sides = [set(c) for c in itertools.combinations(names, len(names) // 2) if names[0] in c]
     consensus = sum(bool(eq.correct[eq.groups.consensus()]) for eq in executed)
