@@ -135,7 +135,7 @@ class PromptFeatures(TransformerMixin, BaseEstimator):
         below 2,000 training prompts (both RouterBench tasks here have fewer); the SVD's
         fit, the largest part of the time, grows with the rows it is fitted on.
     n_iter : int, default=5
-        Power iterations of the randomized SVD (scikit-learn's `TruncatedSVD`). 2 halves the
+        Power iterations of the randomized SVD (scikit-learn's ``TruncatedSVD``). 2 halves the
         SVD's time but lost AIQ on the RouterBench tasks (ARC learned router 0.921 vs 0.924,
         MBPP selector 0.674 vs 0.690).
     random_state : int, default=0

@@ -823,7 +823,7 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "", console: An
     Every (dataset, pool, seed) builds its tables once (the benchmark protocol of
     docs/benchmark.md, or the user's table), then fits every combiner on the selection part
     and scores it on the test part.
-    Torch, BLAS and OpenMP run on one thread (`one_thread`), in this process or in each
+    Torch, BLAS and OpenMP run on one thread (``one_thread``), in this process or in each
     worker. ``results.json``
     and ``results.md`` are rewritten
     after every (dataset, pool, seed), so an interrupted run keeps what it finished.
@@ -840,7 +840,7 @@ def run_benchmark(plan: Plan, out: str | Path, *, command: str = "", console: An
         Where progress goes (default: standard error).
     jobs : int, default=1
         Run this many (dataset, pool, seed) parts at once, each in its own process (torch,
-        BLAS and OpenMP on one thread in each, `one_thread`); the records are the same and in
+        BLAS and OpenMP on one thread in each, ``one_thread``); the records are the same and in
         the same order as with 1.
 
     Returns
