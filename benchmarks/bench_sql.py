@@ -317,12 +317,24 @@ def nested(data: Path, *, variants: Sequence[str], limit: int | None, seed: int,
     return "\n".join(lines)
 
 
+def held_out(fit_on: list[Any], test: list[Any], budget: float, params: dict[str, Any]
+             ) -> tuple[int, int]:
+    """An `SQLCascade` fitted on ``fit_on``, run on ``test``: (questions right, calls made)."""
+    from ensel.generators.sql import SQLCascade
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = SQLCascade(budget=budget, **params).fit(fit_on)
+    picks, called = model.run_sequential(len(test), lambda j, rows: [test[q].results[j]
+                                                                      for q in rows])
+    return (sum(bool(eq.correct[p]) for eq, p in zip(test, picks, strict=True)),
+            int(called.sum()))
+
+
 def nested_cascades(executed: list, halves: tuple[list[str], list[str]],
                     consensus_right: list[int], budgets: Sequence[float]) -> list[str]:
     """The cascades of `CASCADES` in the same nested CV: questions right and calls per half."""
     from fractions import Fraction
-
-    from ensel.generators.sql import SQLCascade
 
     if not budgets:
         return []
@@ -338,13 +350,8 @@ def nested_cascades(executed: list, halves: tuple[list[str], list[str]],
                 for held in sorted(half):
                     fit_on = [eq for eq in train if eq.question.db_id != held]
                     test = [eq for eq in train if eq.question.db_id == held]
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", UserWarning)
-                        model = SQLCascade(budget=budget, **params).fit(fit_on)
-                    picks, called = model.run_sequential(len(test), lambda j, rows, t=test: [
-                        t[q].results[j] for q in rows])
-                    ok += sum(bool(eq.correct[p]) for eq, p in zip(test, picks, strict=True))
-                    calls += int(called.sum())
+                    right, n = held_out(fit_on, test, budget, params)
+                    ok, calls = ok + right, calls + n
                 share = calls / (len(train) * len(executed[0].systems))
                 cells += f"{ok:>7}/{len(train):<3}{ok - cons:>+5}{100 * share:>6.1f}% "
                 total += ok - cons
@@ -358,8 +365,6 @@ def splits(data: Path, *, limit: int | None, budgets: Sequence[float]) -> str:
     """Every cascade of `CASCADES` on every two-way split of the databases (both ways)."""
     import itertools
     from fractions import Fraction
-
-    from ensel.generators.sql import SQLCascade
 
     executed = load_executed(data, limit)
     names = sorted({eq.question.db_id for eq in executed})
@@ -378,13 +383,8 @@ def splits(data: Path, *, limit: int | None, budgets: Sequence[float]) -> str:
                 for fit_dbs in (side, set(names) - side):
                     fit_on = [eq for eq in executed if eq.question.db_id in fit_dbs]
                     test = [eq for eq in executed if eq.question.db_id not in fit_dbs]
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", UserWarning)
-                        model = SQLCascade(budget=budget, **params).fit(fit_on)
-                    picks, called = model.run_sequential(len(test), lambda j, rows, t=test: [
-                        t[q].results[j] for q in rows])
-                    ok += sum(bool(eq.correct[p]) for eq, p in zip(test, picks, strict=True))
-                    calls += int(called.sum())
+                    right, n = held_out(fit_on, test, budget, params)
+                    ok, calls = ok + right, calls + n
                 diff.append(ok - consensus)
                 share.append(calls / n_calls)
             d, f = np.array(diff, dtype=float), np.array(share)
