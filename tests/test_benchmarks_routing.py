@@ -27,6 +27,7 @@ def test_bench_routing_prints_the_table(tmp_path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "## mbpp" in out and "| ensel learned |" in out and "| ensel selector |" in out
     assert "- mbpp: max_cost = 0.5 x " in out                # the budgeted selector's line
+    assert "Answer cascade (committee " in out               # ... and the cascade's
     records = {r["router"]: r for r in json.loads(out_json.read_text())}
     assert set(records) == {"best single", "cheapest", "oracle", "zero router", "knn",
                             "predictive", "ensel learned", "ensel selector",

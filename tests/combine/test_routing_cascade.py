@@ -101,6 +101,14 @@ def test_errors():
         AnswerCascade(max_candidates=0).fit(table())
     with pytest.raises(ValueError, match="'max_cost' parameter of AnswerCascade"):
         AnswerCascade(max_cost=0.0).fit(table())
+    with pytest.raises(ValueError, match="'cost_weight' argument of AnswerCascade.plan must "
+                                         "be >= 0"):
+        cascade.plan(cost_weight=-1.0)
+    router = OracleRouter().fit(table())
+    with pytest.raises(ValueError, match="'cost_weight' argument of OracleRouter.route must"):
+        router.route(table(), cost_weight=-0.5)
+    with pytest.raises(ValueError, match="cost_weight"):
+        cascade.plan(cost_weight=float("nan"))
 
 
 def test_arc_challenge_beats_the_zero_router():

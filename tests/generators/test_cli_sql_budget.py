@@ -111,6 +111,8 @@ def test_train_with_costs_and_order(sql_workspace: tuple[Path, Path], tmp_path: 
     _run("sql", "train", "--questions", str(questions), "--databases", str(databases),
          "--budget", "1", "--costs", str(costs), "-o", str(tmp_path / "m"))
     assert "call order b, c, a" in capsys.readouterr().out     # accuracy per cost
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["params"]["order"] == "complementary"     # the CLI default is the library's
     _run("sql", "train", "--questions", str(questions), "--databases", str(databases),
          "--budget", "1", "--costs", str(costs), "--order", "table", "-o", str(tmp_path / "m"))
     assert "call order a, b, c" in capsys.readouterr().out

@@ -111,12 +111,22 @@ class Router(Combiner):
               quality: np.ndarray | None = None) -> np.ndarray:
         """The chosen member's index per input, ``[N]`` int (``cost_weight`` overrides)."""
         q = self.predict_quality(table) if quality is None else quality
-        weight = self.cost_weight if cost_weight is None else cost_weight
+        weight = self._weight(cost_weight, "route")
         expected = self._expected_cost(table)
         value = q - weight * expected / self.cost_scale_
         best = value.max(axis=1, keepdims=True)
         cost = np.where(value >= best - 1e-12, expected, np.inf)
         return np.argmin(cost, axis=1)          # among the best, the cheapest
+
+    def _weight(self, cost_weight: float | None, method: str) -> float:
+        """``cost_weight`` (checked: finite, >= 0), or the constructor's when None."""
+        if cost_weight is None:
+            return float(self.cost_weight)
+        owner = f"{type(self).__name__}.{method}"
+        if V.check_real(cost_weight, "cost_weight", owner) < 0:
+            raise ValueError(f"The 'cost_weight' argument of {owner} must be >= 0. Got "
+                             f"{cost_weight!r} instead.")
+        return float(cost_weight)
 
     def _expected_cost(self, table: PredictionTable) -> np.ndarray:
         """The cost a router can know before a call: the member's mean training cost."""
@@ -586,7 +596,7 @@ class AnswerCascade(Router):
         if self.max_cost is not None and cost_weight is None:
             within = np.flatnonzero(self.plan_cost_ <= self.max_cost)
             return self.plans_[int(within[-1]) if len(within) else 0]
-        weight = self.cost_weight if cost_weight is None else cost_weight
+        weight = self._weight(cost_weight, "plan")
         value = self.plan_quality_ - weight * self.plan_cost_ / self.cost_scale_
         return self.plans_[int(np.argmax(value))]               # ties: the cheaper plan
 
@@ -600,7 +610,11 @@ class AnswerCascade(Router):
         return self._apply(self.plan(cost_weight), self._answers(table))
 
     def _combine(self, table: PredictionTable, selection: np.ndarray) -> np.ndarray:
-        return np.asarray(self.members_, dtype=object)[self.route(table)]
+        # the calls say it all: the fallback's answer where it was called, else the committee's
+        committee, f = self.plan()
+        best = committee[int(np.argmax(self.mean_quality_[list(committee)]))] if committee else f
+        choice = np.where(selection[:, f] > 0, f, best)
+        return np.asarray(self.members_, dtype=object)[choice]
 
     def run_sequential(self, n_inputs: int, fetch: Callable[[int, np.ndarray], Sequence[Any]]
                        ) -> tuple[np.ndarray, np.ndarray]:
